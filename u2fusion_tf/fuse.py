@@ -1,0 +1,239 @@
+"""Fusing images with a trained generator: the Python API and ``python -m u2fusion_tf.fuse``.
+
+The network fuses luminance only (paper Sec. 3.4). Colour follows the authors' test program:
+one RGB source lends its Cb/Cr to the result; two RGB sources have each chroma channel fused by
+Eq. 10; two gray sources give a gray result. More than two sources are fused in sequence:
+the first two, then that result with the third, and so on.
+
+Large images are fused in overlapping tiles. Ten 3x3 layers mean an output pixel depends only on
+inputs within `RECEPTIVE_RADIUS` pixels, so tiles that overlap by that margin give the same
+result as fusing the whole image at once (up to float rounding).
+
+Command line::
+
+    python -m u2fusion_tf.fuse --inputs vis.png ir.png --output fused.png
+    python -m u2fusion_tf.fuse --inputs a.png b.png c.png --output fused.png
+    python -m u2fusion_tf.fuse --dir1 vis/ --dir2 ir/ --out_dir fused/
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.images import (
+    RAW_SUFFIX,
+    check_writable,
+    fuse_chroma,
+    pair_by_stem,
+    read_image,
+    rgb_to_ycbcr,
+    write_image,
+    ycbcr_to_rgb,
+)
+from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
+from u2fusion_tf.weights import load_model
+
+__all__ = ["fuse", "fuse_y", "load_model"]
+
+MIN_SIDE = 2
+"""Reflection padding needs at least two pixels along each side."""
+AUTO_TILE = 1024
+"""Tile side used when an image is larger than `MAX_WHOLE_PIXELS` and no tile size is given."""
+MAX_WHOLE_PIXELS = 2048 * 2048
+"""Largest image fused in one piece by default (activations take about 2 KB a pixel)."""
+
+
+def fuse_y(y1: np.ndarray, y2: np.ndarray, model: U2FusionNet, tile: int = 0) -> np.ndarray:
+    """Fuses two (H, W) luminance images in [0, 1]; returns the float32 (H, W) fused Y.
+
+    `tile` > 0 fuses in tiles of that side (plus a `RECEPTIVE_RADIUS` margin); 0 chooses:
+    whole image up to `MAX_WHOLE_PIXELS`, else tiles of `AUTO_TILE`.
+    """
+    if y1.shape != y2.shape or y1.ndim != 2:
+        raise ValueError(f"expected two (H, W) images of one size, got {y1.shape} and {y2.shape}")
+    if min(y1.shape) < MIN_SIDE:
+        raise ValueError(f"images must be at least {MIN_SIDE}x{MIN_SIDE}, got {y1.shape}")
+    sources = np.stack([y1, y2], axis=-1).astype(np.float32)
+    height, width = y1.shape
+    if tile <= 0:
+        tile = 0 if height * width <= MAX_WHOLE_PIXELS else AUTO_TILE
+    if tile == 0 or (height <= tile and width <= tile):
+        return _fuse_window(model, sources)
+    fused = np.empty((height, width), np.float32)
+    margin = RECEPTIVE_RADIUS
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            y0, x0 = max(0, top - margin), max(0, left - margin)
+            window = _fuse_window(
+                model, sources[y0 : min(height, bottom + margin), x0 : min(width, right + margin)]
+            )
+            fused[top:bottom, left:right] = window[top - y0 : bottom - y0, left - x0 : right - x0]
+    return fused
+
+
+def _fuse_window(model: U2FusionNet, sources: np.ndarray) -> np.ndarray:
+    return model.infer(sources[np.newaxis]).numpy()[0, :, :, 0]
+
+
+@dataclass
+class YCbCr:
+    """An image as the fusion sees it: luminance, and chroma (Cb, Cr) when it has colour."""
+
+    y: np.ndarray
+    chroma: tuple[np.ndarray, np.ndarray] | None
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> YCbCr:
+        if image.ndim == 3:
+            y, cb, cr = rgb_to_ycbcr(image)
+            return cls(y, (cb, cr))
+        return cls(image.astype(np.float32), None)
+
+    def to_image(self) -> np.ndarray:
+        return self.y if self.chroma is None else ycbcr_to_rgb(self.y, *self.chroma)
+
+
+def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> YCbCr:
+    """Fuses two or more images in sequence, returning luminance and chroma separately."""
+    if len(images) < 2:
+        raise ValueError(f"fusion needs at least two images, got {len(images)}")
+    fused = YCbCr.of(images[0])
+    for image in images[1:]:
+        source = YCbCr.of(image)
+        if fused.chroma is None or source.chroma is None:
+            chroma = fused.chroma or source.chroma
+        else:
+            chroma = tuple(fuse_chroma(c1, c2) for c1, c2 in zip(fused.chroma, source.chroma, strict=True))
+        fused = YCbCr(fuse_y(fused.y, source.y, model, tile), chroma)
+    return fused
+
+
+def fuse(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> np.ndarray:
+    """Fuses two or more same-sized images (gray (H, W) or RGB (H, W, 3), in [0, 1]).
+
+    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3); not clipped.
+    """
+    return fuse_ycbcr(images, model, tile).to_image()
+
+
+def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
+    """Reads the sources of one fusion and checks they can be fused together."""
+    images = [read_image(path) for path in paths]
+    for path, image in zip(paths, images, strict=True):
+        if min(image.shape[:2]) < MIN_SIDE:
+            raise ImageError(
+                str(path),
+                f"is {image.shape[0]}x{image.shape[1]}; fusion needs at least {MIN_SIDE}x{MIN_SIDE}",
+            )
+        first_path, first = paths[0], images[0]
+        if image.shape[:2] != first.shape[:2]:
+            raise ImageError(
+                str(path),
+                f"is {image.shape[0]}x{image.shape[1]} but {first_path} is "
+                f"{first.shape[0]}x{first.shape[1]}; sources must be the same size",
+            )
+    return images
+
+
+def fuse_files(
+    paths: Sequence[str | os.PathLike], output: str | os.PathLike, model: U2FusionNet, tile: int = 0
+) -> None:
+    """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y)."""
+    check_writable(output)
+    fused = fuse_ycbcr(read_sources(paths), model, tile)
+    raw = str(output).lower().endswith(RAW_SUFFIX)
+    write_image(output, fused.y if raw else fused.to_image())
+
+
+def fuse_folders(
+    folder1: str,
+    folder2: str,
+    out_dir: str,
+    model: U2FusionNet,
+    suffix: str = ".png",
+    tile: int = 0,
+) -> list[str]:
+    """Fuses the pairs of two folders (matched by file stem) into `out_dir`.
+
+    Shows progress on stderr and carries on past a bad pair; returns the failures, one line each.
+    """
+    pairs, unpaired = pair_by_stem(folder1, folder2)
+    failures = [f"{path}: has no partner with the same stem" for path in unpaired]
+    if not pairs:
+        raise U2FusionError(f"{folder1} and {folder2}: no files with matching stems")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise ImageError(out_dir, f"cannot create the output folder ({error.strerror})") from error
+    check_writable(os.path.join(out_dir, "probe" + suffix))
+    for index, (stem, path1, path2) in enumerate(pairs, 1):
+        output = os.path.join(out_dir, stem + suffix)
+        print(f"[{index}/{len(pairs)}] {stem} -> {output}", file=sys.stderr, flush=True)
+        try:
+            fuse_files([path1, path2], output, model, tile)
+        except ImageError as error:
+            failures.append(str(error))
+            print(f"  failed: {error}", file=sys.stderr, flush=True)
+    return failures
+
+
+def main(argv: list[str]) -> None:
+    flags = FLAGS
+    inputs = [*(flags.inputs or []), *argv[1:]]
+    if flags.dir1 or flags.dir2 or flags.out_dir:
+        if inputs or flags.output:
+            raise U2FusionError("use either --inputs/--output or --dir1/--dir2/--out_dir, not both")
+        if not (flags.dir1 and flags.dir2 and flags.out_dir):
+            raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
+        suffix = flags.out_ext if flags.out_ext.startswith(".") else "." + flags.out_ext
+        model = load_model(flags.weights)
+        failures = fuse_folders(flags.dir1, flags.dir2, flags.out_dir, model, suffix, flags.tile)
+        if failures:
+            print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
+            sys.exit(1)
+        return
+    if len(inputs) < 2 or not flags.output:
+        raise U2FusionError("give --inputs with two or more images and --output (see --help)")
+    check_writable(flags.output)
+    sources = read_sources(inputs)  # fail on bad input before loading the model
+    fused = fuse_ycbcr(sources, load_model(flags.weights), flags.tile)
+    raw = flags.output.lower().endswith(RAW_SUFFIX)
+    write_image(flags.output, fused.y if raw else fused.to_image())
+    print(f"wrote {flags.output}", file=sys.stderr)
+
+
+def _define_flags():
+    from absl import flags
+
+    flags.DEFINE_list("inputs", None, "Source images (two or more; more are fused in sequence).")
+    flags.DEFINE_string(
+        "output", None, "Fused image (.png/.jpg/.bmp/.tif) or .npy for the raw fused Y."
+    )
+    flags.DEFINE_string("dir1", None, "Folder of first sources (folder mode).")
+    flags.DEFINE_string("dir2", None, "Folder of second sources, paired with --dir1 by file stem.")
+    flags.DEFINE_string("out_dir", None, "Folder for the fused pairs (folder mode).")
+    flags.DEFINE_string("out_ext", ".png", "File type of the fused pairs in folder mode.")
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
+        "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'.",
+    )
+    flags.DEFINE_integer(
+        "tile", 0, "Tile side in pixels for large images; 0: whole image when it fits, else 1024."
+    )
+    return flags.FLAGS
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    FLAGS = _define_flags()
+    run_main(main)

@@ -1,0 +1,187 @@
+"""Image files and colour, as the authors' test program handles them.
+
+* Reading: 8- or 16-bit, gray, RGB or RGBA (alpha dropped), scaled to float32 in [0, 1].
+* Colour: the network sees only luminance. RGB is split into Y, Cb, Cr (JPEG/BT.601 full range,
+  chroma centred on 0.5); the fused Y is recombined with the sources' chroma (paper Eq. 10).
+* Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always through a
+  temporary file and a rename, so a failure never leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from u2fusion_tf.errors import ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+"""What the fuse tool writes as 8-bit images (and what it looks for when pairing folders)."""
+RAW_SUFFIX = ".npy"
+CHROMA_CENTRE = 0.5
+"""Cb and Cr of a gray pixel (128/255 in the authors' 8-bit terms is taken as 0.5)."""
+
+_RGB_TO_YCBCR = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.1687, -0.3313, 0.5],
+        [0.5, -0.4187, -0.0813],
+    ]
+)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads an image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) RGB for colour.
+
+    Raises `ImageError` naming the file for a missing, unreadable or undecodable file.
+    """
+    path = str(path)
+    if not os.path.exists(path):
+        raise ImageError(path, "no such file")
+    if os.path.isdir(path):
+        raise ImageError(path, "is a folder, not an image")
+    try:
+        encoded = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
+    pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if encoded.size else None
+    if pixels is None:
+        raise ImageError(path, "is not an image OpenCV can decode")
+    if pixels.dtype == np.uint8:
+        image = pixels.astype(np.float32) / 255.0
+    elif pixels.dtype == np.uint16:
+        image = pixels.astype(np.float32) / 65535.0
+    else:
+        raise ImageError(
+            path, f"has {pixels.dtype} pixels; only 8- and 16-bit images are supported"
+        )
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        image = np.ascontiguousarray(image[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
+    elif image.ndim != 2:
+        raise ImageError(path, f"has an unsupported layout {pixels.shape}")
+    return image
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on 0.5)."""
+    ycbcr = rgb.astype(np.float32) @ _RGB_TO_YCBCR.T.astype(np.float32)
+    return ycbcr[..., 0], ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
+
+
+def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """The inverse of `rgb_to_ycbcr` (not clipped; writing clips)."""
+    cb = cb - CHROMA_CENTRE
+    cr = cr - CHROMA_CENTRE
+    r = y + 1.402 * cr
+    g = y - 0.34414 * cb - 0.71414 * cr
+    b = y + 1.772 * cb
+    return np.stack([r, g, b], axis=-1).astype(np.float32)
+
+
+def to_luminance(image: np.ndarray) -> np.ndarray:
+    """Y of an RGB image, or the image itself if it is already gray."""
+    return rgb_to_ycbcr(image)[0] if image.ndim == 3 else image.astype(np.float32)
+
+
+def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """Paper Eq. 10: each chroma channel weighted by its distance from gray (t = 0.5).
+
+    Cf = (C1 |C1 - t| + C2 |C2 - t|) / (|C1 - t| + |C2 - t|), and Cf = t where both equal t.
+    """
+    d1 = np.abs(c1 - CHROMA_CENTRE)
+    d2 = np.abs(c2 - CHROMA_CENTRE)
+    total = d1 + d2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fused = (c1 * d1 + c2 * d2) / total
+    return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fails early (before any fusion work) when `path` has an unsupported suffix or its folder
+    cannot be written."""
+    path = str(path)
+    suffix = Path(path).suffix.lower()
+    if suffix not in (*IMAGE_SUFFIXES, RAW_SUFFIX):
+        supported = ", ".join((*IMAGE_SUFFIXES, RAW_SUFFIX))
+        raise ImageError(
+            path, f"unsupported output type {suffix or '(none)'}; use one of {supported}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ImageError(path, f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ImageError(path, f"output folder {folder} is not writable")
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Writes an image in [0, 1] as 8 bits (clipped, rounded), or raw float32 for ``.npy``.
+
+    The file appears only when complete: the data goes to a temporary file that is renamed.
+    """
+    path = str(path)
+    check_writable(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == RAW_SUFFIX:
+        payload = _npy_bytes(np.asarray(image, dtype=np.float32))
+    else:
+        pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        if pixels.ndim == 3:
+            pixels = pixels[:, :, ::-1]  # RGB -> BGR for OpenCV
+        ok, encoded = cv2.imencode(suffix, pixels)
+        if not ok:
+            raise ImageError(path, "OpenCV could not encode the image")
+        payload = encoded.tobytes()
+    _write_atomically(path, payload)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: str, payload: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=Path(path).suffix)
+    except OSError as error:
+        raise ImageError(path, f"cannot write in {folder} ({error.strerror or error})") from error
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, path)
+    except OSError as error:
+        os.unlink(temporary)
+        raise ImageError(path, f"cannot be written ({error.strerror or error})") from error
+
+
+def pair_by_stem(
+    folder1: str | os.PathLike, folder2: str | os.PathLike
+) -> tuple[list[tuple[str, Path, Path]], list[Path]]:
+    """Pairs the files of two folders by file stem (extensions may differ).
+
+    Returns the sorted (stem, path1, path2) pairs and the files that have no partner. Hidden
+    files are ignored.
+    """
+    by_stem = []
+    for folder in (folder1, folder2):
+        if not os.path.isdir(folder):
+            raise ImageError(str(folder), "is not a folder")
+        files = [p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")]
+        stems: dict[str, Path] = {}
+        for file in sorted(files):
+            stems.setdefault(file.stem, file)
+        by_stem.append(stems)
+    first, second = by_stem
+    pairs = [(stem, first[stem], second[stem]) for stem in sorted(first.keys() & second.keys())]
+    unpaired = sorted(
+        [first[s] for s in first.keys() - second.keys()]
+        + [second[s] for s in second.keys() - first.keys()]
+    )
+    return pairs, unpaired

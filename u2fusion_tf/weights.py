@@ -1,0 +1,159 @@
+"""Where the generator's weights come from: the authors' TF1 checkpoint, or Keras weights files.
+
+``load_model(weights)`` accepts
+
+* ``"official"``: the authors' released checkpoint (hanna-xu/U2Fusion, pinned commit), taken from
+  ``$U2FUSION_OFFICIAL_CKPT`` (a local checkpoint prefix) if set, else downloaded once into the
+  Keras cache (``~/.keras/u2fusion_tf/``) and verified by SHA-256;
+* a Keras weights file (``*.weights.h5``), e.g. one written by training or by
+  ``python -m u2fusion_tf.weights --output official.weights.h5`` (the authors' weights converted);
+* ``None``: the model this project ships in ``checkpoints/`` if present, else ``"official"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from u2fusion_tf.errors import WeightsError
+from u2fusion_tf.model import U2FusionNet
+
+OFFICIAL = "official"
+OFFICIAL_ENV = "U2FUSION_OFFICIAL_CKPT"
+OFFICIAL_REPOSITORY = "hanna-xu/U2Fusion"
+OFFICIAL_COMMIT = "0a5882140df67b3e0b588e1f2233e18cf944f1a4"
+OFFICIAL_FILES = {
+    "model.ckpt.index": "15b7d283a1de8f616cc42978346bd24d47a9c380d624370368b956beb593014e",
+    "model.ckpt.data-00000-of-00001": "e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8",
+}
+OFFICIAL_SCOPES = {
+    "conv1_1": "Generator/encoder",
+    **{f"dense_block_conv{k}": "Generator/encoder" for k in range(1, 6)},
+    **{f"conv2_{k}": "Generator_1/decoder" for k in range(1, 5)},
+}
+"""The TF1 variable scope of each convolution in the authors' checkpoint."""
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_WEIGHTS = REPOSITORY_ROOT / "checkpoints" / "u2fusion.weights.h5"
+KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+
+
+def official_url(filename: str) -> str:
+    return f"https://github.com/{OFFICIAL_REPOSITORY}/raw/{OFFICIAL_COMMIT}/model/{filename}"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def official_checkpoint() -> str:
+    """The prefix of a verified copy of the authors' checkpoint, downloading it if needed."""
+    prefix = os.environ.get(OFFICIAL_ENV)
+    if prefix:
+        folder, stem = os.path.split(prefix)
+        for filename, expected in OFFICIAL_FILES.items():
+            path = os.path.join(folder, filename.replace("model.ckpt", stem, 1))
+            if not os.path.isfile(path):
+                raise WeightsError(
+                    f"{path}: not found ({OFFICIAL_ENV}={prefix} names a checkpoint prefix)"
+                )
+            if _sha256(path) != expected:
+                raise WeightsError(f"{path}: SHA-256 differs from the authors' released checkpoint")
+        return prefix
+    cache_subdir = f"u2fusion_tf/official-{OFFICIAL_COMMIT[:7]}"
+    for filename, expected in OFFICIAL_FILES.items():
+        try:
+            path = keras.utils.get_file(
+                filename, official_url(filename), file_hash=expected, cache_subdir=cache_subdir
+            )
+        except Exception as error:  # any network or hash failure ends in the same advice
+            raise WeightsError(
+                f"cannot download the authors' checkpoint ({official_url(filename)}: {error}); "
+                f"without internet, set {OFFICIAL_ENV} to a local copy's prefix "
+                "(…/model.ckpt, with model.ckpt.index and model.ckpt.data-00000-of-00001 beside it) "
+                "or pass a Keras weights file"
+            ) from error
+    return os.path.join(os.path.dirname(path), "model.ckpt")
+
+
+def import_official_checkpoint(prefix: str, model: U2FusionNet | None = None) -> U2FusionNet:
+    """Copies the authors' TF1 variables (``<scope>/<layer>/kernel`` in HWIO, ``bias``) into the
+    Keras generator, layer by layer."""
+    model = model or U2FusionNet()
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name, conv in model.named_convolutions().items():
+            scope = f"{OFFICIAL_SCOPES[name]}/{name}"
+            conv.kernel.assign(reader.get_tensor(f"{scope}/kernel"))
+            conv.bias.assign(reader.get_tensor(f"{scope}/bias"))
+    except (tf.errors.OpError, ValueError) as error:
+        raise WeightsError(f"{prefix}: not the authors' U2Fusion checkpoint ({error})") from error
+    return model
+
+
+def default_weights() -> str:
+    """The project's trained model if it is in ``checkpoints/``, else the authors' weights."""
+    return str(SHIPPED_WEIGHTS) if SHIPPED_WEIGHTS.is_file() else OFFICIAL
+
+
+def load_model(weights: str | os.PathLike | None = None) -> U2FusionNet:
+    """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None (default)."""
+    weights = default_weights() if weights is None else str(weights)
+    if weights == OFFICIAL:
+        return import_official_checkpoint(official_checkpoint())
+    if not os.path.isfile(weights):
+        raise WeightsError(f"{weights}: no such weights file (or pass '{OFFICIAL}')")
+    if not weights.endswith(KERAS_WEIGHTS_SUFFIX):
+        raise WeightsError(
+            f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
+        )
+    model = U2FusionNet()
+    try:
+        model.load_weights(weights)
+    except Exception as error:  # h5py and Keras raise many types for a bad file
+        raise WeightsError(f"{weights}: not U2Fusion generator weights ({error})") from error
+    return model
+
+
+def save_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """Saves Keras weights atomically: a crash mid-write never leaves a truncated file at `path`."""
+    path = str(path)
+    if not path.endswith(KERAS_WEIGHTS_SUFFIX):
+        raise WeightsError(f"{path}: Keras weights files must end in {KERAS_WEIGHTS_SUFFIX}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=KERAS_WEIGHTS_SUFFIX)
+    os.close(handle)
+    try:
+        model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def main(argv: list[str]) -> None:
+    """``python -m u2fusion_tf.weights --output FILE``: the authors' weights as a Keras file."""
+    del argv
+    from absl import flags
+
+    save_weights(load_model(OFFICIAL), flags.FLAGS.output)
+    print(f"wrote {flags.FLAGS.output}")
+
+
+if __name__ == "__main__":
+    from absl import flags
+
+    from u2fusion_tf.errors import run_main
+
+    flags.DEFINE_string("output", "official.weights.h5", "Keras weights file to write.")
+    run_main(main)
