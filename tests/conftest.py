@@ -42,7 +42,9 @@ def random_model():
     rng = np.random.default_rng(0)
     for conv in model.named_convolutions().values():
         fan_in = int(np.prod(conv.kernel.shape[:-1]))
-        conv.kernel.assign(rng.normal(0, 1.5 / np.sqrt(fan_in), conv.kernel.shape).astype(np.float32))
+        conv.kernel.assign(
+            rng.normal(0, 1.5 / np.sqrt(fan_in), conv.kernel.shape).astype(np.float32)
+        )
         conv.bias.assign(rng.normal(0, 0.1, conv.bias.shape).astype(np.float32))
     return model
 

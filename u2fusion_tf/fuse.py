@@ -110,7 +110,9 @@ def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) 
         if fused.chroma is None or source.chroma is None:
             chroma = fused.chroma or source.chroma
         else:
-            chroma = tuple(fuse_chroma(c1, c2) for c1, c2 in zip(fused.chroma, source.chroma, strict=True))
+            chroma = tuple(
+                fuse_chroma(c1, c2) for c1, c2 in zip(fused.chroma, source.chroma, strict=True)
+            )
         fused = YCbCr(fuse_y(fused.y, source.y, model, tile), chroma)
     return fused
 

@@ -1,0 +1,213 @@
+"""Fusion API and `python -m u2fusion_tf.fuse`: tiling, sequences, colour, files and errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from u2fusion_tf.errors import ImageError
+from u2fusion_tf.fuse import fuse, fuse_y, read_sources
+from u2fusion_tf.images import (
+    fuse_chroma,
+    read_image,
+    rgb_to_ycbcr,
+    write_image,
+    ycbcr_to_rgb,
+)
+
+RNG = np.random.default_rng(7)
+
+
+def smooth_random(shape):
+    """A random image with some structure (smoothed noise), in [0, 1]."""
+    noise = RNG.uniform(0, 1, shape).astype(np.float32)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0)
+
+
+def test_tiled_equals_whole_image(random_model):
+    y1, y2 = smooth_random((70, 53)), smooth_random((70, 53))
+    whole = fuse_y(y1, y2, random_model, tile=0)
+    for tile in (16, 25, 64):
+        np.testing.assert_allclose(fuse_y(y1, y2, random_model, tile=tile), whole, atol=1e-5)
+
+
+def test_three_inputs_are_fused_in_sequence(random_model):
+    a, b, c = (smooth_random((20, 31)) for _ in range(3))
+    expected = fuse_y(fuse_y(a, b, random_model), c, random_model)
+    np.testing.assert_allclose(fuse([a, b, c], random_model), expected, atol=1e-6)
+    assert np.abs(expected - fuse_y(a, b, random_model)).max() > 1e-3
+
+
+def test_ycbcr_round_trip_and_known_values():
+    rgb = RNG.uniform(0, 1, (5, 6, 3)).astype(np.float32)
+    y, cb, cr = rgb_to_ycbcr(rgb)
+    np.testing.assert_allclose(ycbcr_to_rgb(y, cb, cr), rgb, atol=2e-4)
+    y, cb, cr = rgb_to_ycbcr(np.array([[[1.0, 0.0, 0.0]]], np.float32))
+    np.testing.assert_allclose([y[0, 0], cb[0, 0], cr[0, 0]], [0.299, 0.5 - 0.1687, 1.0], atol=1e-6)
+
+
+def test_chroma_fusion_eq10():
+    c1 = np.array([0.5, 0.7, 0.2, 0.5], np.float32)
+    c2 = np.array([0.5, 0.4, 0.9, 0.8], np.float32)
+    expected = [0.5, (0.7 * 0.2 + 0.4 * 0.1) / 0.3, (0.2 * 0.3 + 0.9 * 0.4) / 0.7, 0.8]
+    np.testing.assert_allclose(fuse_chroma(c1, c2), expected, atol=1e-6)
+
+
+def test_colour_cases(random_model):
+    gray1, gray2 = smooth_random((12, 14)), smooth_random((12, 14))
+    rgb1, rgb2 = smooth_random((12, 14, 3)), smooth_random((12, 14, 3))
+    assert fuse([gray1, gray2], random_model).shape == (12, 14)
+    for gray_first in (True, False):
+        sources = [gray1, rgb1] if gray_first else [rgb1, gray1]
+        fused = fuse(sources, random_model)
+        y, cb, cr = rgb_to_ycbcr(fused)
+        luminances = [s if s.ndim == 2 else rgb_to_ycbcr(s)[0] for s in sources]
+        np.testing.assert_allclose(y, fuse_y(*luminances, random_model), atol=2e-4)
+        _, cb1, cr1 = rgb_to_ycbcr(rgb1)
+        np.testing.assert_allclose(cb, cb1, atol=2e-4)
+        np.testing.assert_allclose(cr, cr1, atol=2e-4)
+    _, cb, cr = rgb_to_ycbcr(fuse([rgb1, rgb2], random_model))
+    (_, cb1, cr1), (_, cb2, cr2) = rgb_to_ycbcr(rgb1), rgb_to_ycbcr(rgb2)
+    np.testing.assert_allclose(cb, fuse_chroma(cb1, cb2), atol=2e-4)
+    np.testing.assert_allclose(cr, fuse_chroma(cr1, cr2), atol=2e-4)
+
+
+def test_reads_8_and_16_bit_gray_rgb_rgba(tmp_path):
+    gray8 = RNG.integers(0, 256, (4, 5), dtype=np.uint8)
+    rgb16 = RNG.integers(0, 65536, (4, 5, 3), dtype=np.uint16)
+    rgba8 = RNG.integers(0, 256, (4, 5, 4), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "g.png"), gray8)
+    cv2.imwrite(str(tmp_path / "c.png"), rgb16)
+    cv2.imwrite(str(tmp_path / "a.png"), rgba8)
+    np.testing.assert_allclose(read_image(tmp_path / "g.png"), gray8 / 255.0, atol=1e-7)
+    np.testing.assert_allclose(
+        read_image(tmp_path / "c.png"), rgb16[:, :, ::-1] / 65535.0, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        read_image(tmp_path / "a.png"), rgba8[:, :, 2::-1] / 255.0, atol=1e-7
+    )
+
+
+def test_writes_8_bit_and_raw(tmp_path):
+    image = np.array([[-0.2, 0.5], [1.3, 0.25]], np.float32)
+    write_image(tmp_path / "f.png", image)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "f.png"), 0), [[0, 128], [255, 64]])
+    write_image(tmp_path / "f.npy", image)
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), image)
+    assert sorted(os.listdir(tmp_path)) == ["f.npy", "f.png"]
+
+
+def test_output_folder_not_writable(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ImageError, match="not writable"):
+        write_image(tmp_path / "f.png", np.zeros((2, 2)))
+    assert os.listdir(tmp_path) == []
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def run_fuse(*args, weights=None):
+    command = [sys.executable, "-m", "u2fusion_tf.fuse", *map(str, args)]
+    if weights is not None:
+        command += ["--weights", str(weights)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """A gray 8-bit PNG and an RGB 8-bit JPEG of one size."""
+    cv2.imwrite(str(tmp_path / "a.png"), np.round(255 * smooth_random((24, 30))).astype(np.uint8))
+    cv2.imwrite(
+        str(tmp_path / "b.jpg"), np.round(255 * smooth_random((24, 30, 3))).astype(np.uint8)
+    )
+    return tmp_path / "a.png", tmp_path / "b.jpg"
+
+
+def test_cli_fuses_to_image_and_raw(pair, tmp_path, random_model, random_weights_file):
+    out = tmp_path / "out"
+    out.mkdir()
+    images = [read_image(p) for p in pair]
+    result = run_fuse("--inputs", *pair, "--output", out / "f.png", weights=random_weights_file)
+    assert result.returncode == 0, result.stderr
+    result = run_fuse(
+        "--inputs", f"{pair[0]},{pair[1]}", "--output", out / "f.npy", weights=random_weights_file
+    )
+    assert result.returncode == 0, result.stderr
+    raw = np.load(out / "f.npy")
+    np.testing.assert_allclose(
+        raw, fuse_y(images[0], rgb_to_ycbcr(images[1])[0], random_model), atol=1e-5
+    )
+    written = read_image(out / "f.png")
+    assert written.shape == (24, 30, 3)
+    expected = np.round(np.clip(fuse(images, random_model), 0, 1) * 255) / 255
+    assert np.abs(written - expected).max() <= 1 / 255 + 1e-6
+    assert sorted(os.listdir(out)) == ["f.npy", "f.png"]
+
+
+def make_bad_case(case, tmp_path, pair):
+    """Returns the CLI arguments of a bad-input case and the text its error must contain."""
+    good = str(pair[0])
+    if case == "missing":
+        return ["--inputs", good, tmp_path / "nope.png"], "nope.png: no such file"
+    if case == "not an image":
+        (tmp_path / "text.png").write_text("hello")
+        return ["--inputs", good, tmp_path / "text.png"], "text.png: is not an image"
+    if case == "sizes":
+        cv2.imwrite(str(tmp_path / "small.png"), np.zeros((10, 12), np.uint8))
+        return ["--inputs", good, tmp_path / "small.png"], "small.png: is 10x12 but"
+    if case == "tiny":
+        cv2.imwrite(str(tmp_path / "line.png"), np.zeros((1, 30), np.uint8))
+        return ["--inputs", tmp_path / "line.png", tmp_path / "line.png"], "line.png: is 1x30"
+    if case == "no folder":
+        return ["--inputs", *pair], "does not exist"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing", "not an image", "sizes", "tiny", "no folder"])
+def test_cli_bad_input(case, pair, tmp_path, random_weights_file):
+    args, message = make_bad_case(case, tmp_path, pair)
+    output = tmp_path / ("absent/f.png" if case == "no folder" else "f.png")
+    before = set(os.listdir(tmp_path))
+    result = run_fuse(*args, "--output", output, weights=random_weights_file)
+    assert result.returncode != 0
+    assert last_line(result.stderr).startswith("error: ") and message in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert set(os.listdir(tmp_path)) == before, "no output or temporary file is left behind"
+
+
+def test_cli_folder_mode_continues_past_a_bad_pair(tmp_path, random_weights_file):
+    dir1, dir2, out = tmp_path / "vis", tmp_path / "ir", tmp_path / "fused"
+    dir1.mkdir()
+    dir2.mkdir()
+    for stem in ("p1", "p2", "p3"):
+        cv2.imwrite(
+            str(dir1 / f"{stem}.png"), np.round(255 * smooth_random((16, 18, 3))).astype(np.uint8)
+        )
+        cv2.imwrite(
+            str(dir2 / f"{stem}.bmp"), np.round(255 * smooth_random((16, 18))).astype(np.uint8)
+        )
+    cv2.imwrite(str(dir2 / "p2.bmp"), np.zeros((9, 9), np.uint8))  # wrong size
+    (dir1 / "lonely.png").write_bytes((dir1 / "p1.png").read_bytes())
+    result = run_fuse("--dir1", dir1, "--dir2", dir2, "--out_dir", out, weights=random_weights_file)
+    assert result.returncode == 1
+    assert sorted(os.listdir(out)) == ["p1.png", "p3.png"]
+    assert "[3/3] p3" in result.stderr
+    failures = result.stderr.split("2 failed:")[1]
+    assert "lonely.png: has no partner" in failures and "p2.bmp: is 9x9 but" in failures
+
+
+def test_read_sources_names_both_shapes(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((4, 6), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((6, 4), np.uint8))
+    with pytest.raises(ImageError, match=r"b.png: is 6x4 but .*a.png is 4x6"):
+        read_sources([tmp_path / "a.png", tmp_path / "b.png"])
