@@ -10,7 +10,16 @@ ifneq ($(wildcard $(SHARED)/official/u2fusion_tf1/model.ckpt.index),)
 export U2FUSION_OFFICIAL_CKPT ?= $(abspath $(SHARED)/official/u2fusion_tf1/model.ckpt)
 endif
 
-.PHONY: install demo test lint
+DATA_DIR ?= data
+RUN ?= $(RUNS)/u2fusion
+# VGG16 weights of the information measure: imagenet (downloaded by Keras), a local .h5, or none
+VGG_WEIGHTS ?= imagenet
+# Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
+TRAIN_FLAGS ?=
+PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS)
+TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
+
+.PHONY: install demo test lint data train-all tensorboard
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -26,3 +35,23 @@ test: lint
 lint:
 	ruff check .
 	ruff format --check .
+
+# Training data, one HDF5 file per task from the train splits; files already built are kept.
+data: $(TASK_FILES)
+
+$(DATA_DIR)/multi-modal.h5:
+	$(PREPARE) --task multi-modal --datasets roadscene,harvard_pet_mri --output $@
+
+$(DATA_DIR)/multi-exposure.h5:
+	$(PREPARE) --task multi-exposure --datasets mefb --output $@
+
+$(DATA_DIR)/multi-focus.h5:
+	$(PREPARE) --task multi-focus --datasets mfifb --scales 1,1.5 --flips none,horizontal --output $@
+
+# The three tasks in sequence with EWC; rerunning after an interruption resumes.
+train-all: data
+	$(PYTHON) -m u2fusion_tf.train --data_dir $(DATA_DIR) --run_dir $(RUN) \
+		--vgg_weights $(VGG_WEIGHTS) --output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
+
+tensorboard:
+	tensorboard --logdir $(RUNS)

@@ -161,12 +161,17 @@ def fuse_folders(
     model: U2FusionNet,
     suffix: str = ".png",
     tile: int = 0,
+    stems: frozenset[str] | None = None,
 ) -> list[str]:
     """Fuses the pairs of two folders (matched by file stem) into `out_dir`.
 
-    Shows progress on stderr and carries on past a bad pair; returns the failures, one line each.
+    Only `stems` are fused if given. Shows progress on stderr and carries on past a bad pair;
+    returns the failures, one line each.
     """
     pairs, unpaired = pair_by_stem(folder1, folder2)
+    if stems is not None:
+        pairs = [pair for pair in pairs if pair[0] in stems]
+        unpaired = [path for path in unpaired if path.stem in stems]
     failures = [f"{path}: has no partner with the same stem" for path in unpaired]
     if not pairs:
         raise U2FusionError(f"{folder1} and {folder2}: no files with matching stems")

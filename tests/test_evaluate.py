@@ -1,0 +1,155 @@
+"""`python -m u2fusion_tf.evaluate`: pairing, tables, CSV, split restriction, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from u2fusion_tf.evaluate import format_table, score_folders, summarize
+from u2fusion_tf.images import read_image
+from u2fusion_tf.metrics import compute_metrics
+
+RNG = np.random.default_rng(3)
+
+
+def random_image(shape):
+    return cv2.GaussianBlur(RNG.uniform(0, 255, shape).astype(np.uint8), (0, 0), 1.5)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Sources a/, b/ with four pairs; methods avg/ (all) and first/ (one missing, one wrong size)."""
+    paths = {name: tmp_path / name for name in ("a", "b", "avg", "first")}
+    for path in paths.values():
+        path.mkdir()
+    for stem in ("s1", "s2", "s3", "s4"):
+        a, b = random_image((48, 52)), random_image((48, 52))
+        cv2.imwrite(str(paths["a"] / f"{stem}.png"), a)
+        cv2.imwrite(str(paths["b"] / f"{stem}.bmp"), b)
+        cv2.imwrite(str(paths["avg"] / f"{stem}.png"), ((a.astype(int) + b) // 2).astype(np.uint8))
+        if stem != "s4":
+            cv2.imwrite(str(paths["first"] / f"{stem}.png"), a)
+    cv2.imwrite(str(paths["first"] / "s3.png"), a[:40])
+    return paths
+
+
+def test_scores_match_compute_metrics_and_skips_are_named(folders):
+    rows, skipped = score_folders(
+        str(folders["a"]),
+        str(folders["b"]),
+        [str(folders["avg"]), str(folders["first"])],
+        ["SSIM", "CC", "EN"],
+        log=lambda _: None,
+    )
+    assert [(r["method"], r["stem"]) for r in rows] == [
+        ("avg", "s1"),
+        ("first", "s1"),
+        ("avg", "s2"),
+        ("first", "s2"),
+        ("avg", "s3"),
+        ("avg", "s4"),
+    ]
+    assert any("s3.png: is 40x52 but the sources are 48x52" in s for s in skipped)
+    assert any("s4.*: missing" in s for s in skipped)
+    a, b, f = (read_image(folders[k] / "s2.png") for k in ("a", "first", "first"))
+    b = read_image(folders["b"] / "s2.bmp")
+    expected = compute_metrics(a, b, f, ["SSIM", "CC", "EN"])
+    assert rows[3] == {"method": "first", "stem": "s2", **expected}
+    summary = summarize(rows, ["SSIM", "CC", "EN"])
+    values = [r["SSIM"] for r in rows if r["method"] == "avg"]
+    assert summary["avg"]["SSIM"] == pytest.approx((np.mean(values), np.std(values), 4))
+    table = format_table(summary, ["SSIM", "CC", "EN"], markdown=True)
+    assert table.splitlines()[0] == "| metric | avg (n=4) | first (n=2) |"
+
+
+def test_constant_image_gives_nan_with_a_warning_not_a_crash(folders):
+    cv2.imwrite(str(folders["avg"] / "s1.png"), np.full((48, 52), 7, np.uint8))
+    lines = []
+    rows, _ = score_folders(
+        str(folders["a"]), str(folders["b"]), [str(folders["avg"])], ["CC", "SD"], log=lines.append
+    )
+    assert np.isnan(rows[0]["CC"]) and rows[0]["SD"] == 0
+    assert any(line.startswith("warning: ") and "s1.png" in line and "CC" in line for line in lines)
+    assert summarize(rows, ["CC"])["avg"]["CC"][2] == 3
+
+
+def run_evaluate(*args):
+    command = [sys.executable, "-m", "u2fusion_tf.evaluate", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_table_csv_markdown_and_split(folders, tmp_path):
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"toy": {"train": ["s1"], "test": ["s2", "s3", "s4"]}}))
+    result = run_evaluate(
+        "--sources_a",
+        folders["a"],
+        "--sources_b",
+        folders["b"],
+        "--fused",
+        folders["avg"],
+        "--fused",
+        folders["first"],
+        "--metrics",
+        "SSIM,PSNR",
+        "--convention",
+        "paper",
+        "--csv",
+        tmp_path / "rows.csv",
+        "--markdown",
+        tmp_path / "table.md",
+        "--splits",
+        splits,
+        "--dataset",
+        "toy",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "convention: paper" in result.stdout and "avg (n=3)" in result.stdout
+    assert "first (n=1)" in result.stdout and "2 file(s) skipped" in result.stderr
+    with open(tmp_path / "rows.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {r["stem"] for r in rows} == {"s2", "s3", "s4"} and len(rows) == 4
+    assert 1.5 < float(rows[0]["SSIM"]) <= 2.0
+    assert (tmp_path / "table.md").read_text().startswith("Convention: paper")
+
+
+def test_cli_fuse_with_weights(folders, tmp_path, random_weights_file):
+    result = run_evaluate(
+        "--sources_a",
+        folders["a"],
+        "--sources_b",
+        folders["b"],
+        "--fuse_with",
+        random_weights_file,
+        "--fuse_dir",
+        tmp_path / "fused",
+        "--metrics",
+        "Qabf",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == [
+        f"s{i}.png" for i in range(1, 5)
+    ]
+    assert "fused (n=4)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--metrics", "SSIM,XYZ"], "unknown metric(s) XYZ"),
+        (["--splits", "x.json"], "--splits and --dataset go together"),
+        (["--fused", "/nonexistent/dir"], "/nonexistent/dir: is not a folder"),
+        ([], "give --fused folders"),
+    ],
+)
+def test_cli_bad_input(folders, args, message):
+    result = run_evaluate("--sources_a", folders["a"], "--sources_b", folders["b"], *args)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr

@@ -1,0 +1,256 @@
+"""Scoring fused images: ``python -m u2fusion_tf.evaluate``.
+
+Pairs the sources A, B and every folder of fused results by file stem, computes the metrics of
+`u2fusion_tf.metrics` for each image and prints, per method (one method per ``--fused``
+folder), the mean and standard deviation of each metric side by side::
+
+    python -m u2fusion_tf.evaluate --sources_a vis/ --sources_b ir/ \\
+        --fused results/ours --fused results/theirs --convention standard --csv scores.csv
+
+    # fuse the test pairs with a model first, then score them
+    python -m u2fusion_tf.evaluate --sources_a vis/ --sources_b ir/ --fuse_with official \\
+        --fuse_dir results/official --splits ../shared/data/splits.json --dataset roadscene
+
+Fused files may be images or ``.npy`` raw fused luminance. Missing or size-mismatched files are
+reported by name and skipped; a metric undefined for an image is NaN with a warning, and the
+means ignore NaN (the table shows how many images each method was scored on).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.images import RAW_SUFFIX, pair_by_stem, read_image
+from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
+
+
+def read_fused(path: str | os.PathLike) -> np.ndarray:
+    """A fused result: an image file, or a ``.npy`` array of the raw fused luminance."""
+    if str(path).lower().endswith(RAW_SUFFIX):
+        try:
+            return np.clip(np.load(path).astype(np.float64), 0.0, 1.0)
+        except (OSError, ValueError) as error:
+            raise ImageError(str(path), f"cannot be read as a NumPy array ({error})") from error
+    return read_image(path)
+
+
+def split_stems(splits_path: str, dataset: str) -> frozenset[str]:
+    """The test stems of `dataset` in a splits.json file."""
+    try:
+        splits = json.loads(Path(splits_path).read_text())
+        return frozenset(splits[dataset]["test"])
+    except (OSError, ValueError) as error:
+        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
+    except KeyError as error:
+        raise U2FusionError(f"{splits_path}: no test split for dataset {dataset!r}") from error
+
+
+def method_name(folder: str) -> str:
+    return Path(folder).name or str(folder)
+
+
+def score_folders(
+    sources_a: str,
+    sources_b: str,
+    fused_dirs: Sequence[str],
+    metrics: Sequence[str] = METRIC_NAMES,
+    convention: str = "standard",
+    stems: frozenset[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[list[dict], list[str]]:
+    """Scores every fused folder on the source pairs; returns per-image rows and skipped files.
+
+    A row is {"method", "stem", <metric>: value}. Pairs outside `stems` (if given) are ignored.
+    """
+    pairs, unpaired = pair_by_stem(sources_a, sources_b)
+    skipped = [f"{path}: has no partner with the same stem" for path in unpaired]
+    if stems is not None:
+        pairs = [pair for pair in pairs if pair[0] in stems]
+        skipped += [
+            f"{stem}: in the split but not among the sources"
+            for stem in sorted(stems - {p[0] for p in pairs})
+        ]
+    fused_files = {}
+    for folder in fused_dirs:
+        if not os.path.isdir(folder):
+            raise ImageError(folder, "is not a folder")
+        fused_files[folder] = {
+            p.stem: p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".")
+        }
+    rows = []
+    for index, (stem, path_a, path_b) in enumerate(pairs, 1):
+        log(f"[{index}/{len(pairs)}] {stem}")
+        try:
+            a, b = read_image(path_a), read_image(path_b)
+            if a.shape[:2] != b.shape[:2]:
+                raise ImageError(
+                    str(path_b),
+                    f"is {b.shape[0]}x{b.shape[1]} but {path_a} is {a.shape[0]}x{a.shape[1]}",
+                )
+        except ImageError as error:
+            skipped.append(str(error))
+            continue
+        for folder in fused_dirs:
+            path_f = fused_files[folder].get(stem)
+            try:
+                if path_f is None:
+                    raise ImageError(os.path.join(folder, stem + ".*"), "missing")
+                f = read_fused(path_f)
+                if f.shape[:2] != a.shape[:2]:
+                    raise ImageError(
+                        str(path_f),
+                        f"is {f.shape[0]}x{f.shape[1]} but the sources are {a.shape[0]}x{a.shape[1]}",
+                    )
+            except ImageError as error:
+                skipped.append(str(error))
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MetricWarning)
+                scores = compute_metrics(a, b, f, list(metrics), convention)
+            for warning in caught:
+                log(f"warning: {path_f}: {warning.message}")
+            rows.append({"method": method_name(folder), "stem": stem, **scores})
+    return rows, skipped
+
+
+def summarize(
+    rows: Sequence[dict], metrics: Sequence[str]
+) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per method and metric: (mean, population std, images with a defined value)."""
+    summary: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for method in dict.fromkeys(row["method"] for row in rows):
+        summary[method] = {}
+        for metric in metrics:
+            values = np.array([row[metric] for row in rows if row["method"] == method], dtype=float)
+            values = values[np.isfinite(values)]
+            mean, std = (
+                (float(values.mean()), float(values.std())) if len(values) else (math.nan, math.nan)
+            )
+            summary[method][metric] = (mean, std, len(values))
+    return summary
+
+
+def format_table(summary: dict, metrics: Sequence[str], markdown: bool = False) -> str:
+    """Metrics as rows, methods as columns, cells 'mean ± std' (n shown when some are NaN)."""
+    methods = list(summary)
+    counts = {m: max(n for _, _, n in summary[m].values()) if summary[m] else 0 for m in methods}
+
+    def cell(method: str, metric: str) -> str:
+        mean, std, n = summary[method][metric]
+        text = f"{mean:.4g} ± {std:.3g}"
+        return text if n == counts[method] else f"{text} (n={n})"
+
+    header = ["metric", *(f"{m} (n={counts[m]})" for m in methods)]
+    body = [[metric, *(cell(m, metric) for m in methods)] for metric in metrics]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True))
+        for row in [header, *body]
+    )
+
+
+def write_csv(path: str, rows: Sequence[dict], metrics: Sequence[str]) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, ["method", "stem", *metrics])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    f = flags.FLAGS
+    del argv
+    if not (f.sources_a and f.sources_b):
+        raise U2FusionError("give --sources_a and --sources_b (see --help)")
+    metrics = f.metrics or list(METRIC_NAMES)
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
+    if unknown:
+        raise U2FusionError(
+            f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}"
+        )
+    if bool(f.splits) != bool(f.dataset):
+        raise U2FusionError("--splits and --dataset go together")
+    stems = split_stems(f.splits, f.dataset) if f.splits else None
+    fused_dirs = list(f.fused or [])
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if f.fuse_with:
+        from u2fusion_tf.fuse import fuse_folders
+        from u2fusion_tf.weights import load_model
+
+        out_dir = f.fuse_dir or os.path.join(
+            "results", method_name(f.fuse_with).removesuffix(".weights.h5")
+        )
+        log(f"fusing with {f.fuse_with} into {out_dir}")
+        failures = fuse_folders(
+            f.sources_a, f.sources_b, out_dir, load_model(f.fuse_with), stems=stems
+        )
+        for failure in failures:
+            log(f"skipped: {failure}")
+        fused_dirs.insert(0, out_dir)
+    if not fused_dirs:
+        raise U2FusionError("give --fused folders and/or --fuse_with WEIGHTS")
+    rows, skipped = score_folders(
+        f.sources_a, f.sources_b, fused_dirs, metrics, f.convention, stems, log
+    )
+    for problem in skipped:
+        log(f"skipped: {problem}")
+    log(f"{len(skipped)} file(s) skipped")
+    if not rows:
+        raise U2FusionError("nothing was scored")
+    summary = summarize(rows, metrics)
+    print(f"convention: {f.convention}")
+    print(format_table(summary, metrics))
+    if f.csv:
+        write_csv(f.csv, rows, metrics)
+    if f.markdown:
+        Path(f.markdown).write_text(
+            f"Convention: {f.convention}\n\n{format_table(summary, metrics, markdown=True)}\n"
+        )
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("sources_a", None, "Folder of the first sources.")
+    flags.DEFINE_string("sources_b", None, "Folder of the second sources (paired by file stem).")
+    flags.DEFINE_multi_string("fused", None, "Folder of fused results of one method (repeatable).")
+    flags.DEFINE_list(
+        "metrics", None, f"Metrics to compute (default all: {','.join(METRIC_NAMES)})."
+    )
+    flags.DEFINE_enum(
+        "convention", "standard", list(CONVENTIONS), "Scaling convention (see README)."
+    )
+    flags.DEFINE_string("csv", None, "Write per-image scores here.")
+    flags.DEFINE_string("markdown", None, "Write the summary table here as Markdown.")
+    flags.DEFINE_string("splits", None, "splits.json restricting the pairs to a test split.")
+    flags.DEFINE_string("dataset", None, "Dataset of --splits whose test split to use.")
+    flags.DEFINE_string(
+        "fuse_with", None, "Fuse the pairs first with these weights (file or 'official')."
+    )
+    flags.DEFINE_string(
+        "fuse_dir", None, "Where --fuse_with writes (default results/<weights name>)."
+    )
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    _define_flags()
+    run_main(main)
