@@ -14,9 +14,11 @@ DATA_DIR ?= data
 RUN ?= $(RUNS)/u2fusion
 # VGG16 weights of the information measure: imagenet (downloaded by Keras), a local .h5, or none
 VGG_WEIGHTS ?= imagenet
+# VGG16 precision of the information measure: float32, or bfloat16 (about 4x faster on CPU)
+VGG_PRECISION ?= float32
 # Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
 TRAIN_FLAGS ?=
-PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS)
+PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
 .PHONY: install demo test lint data train-all tensorboard
@@ -51,7 +53,7 @@ $(DATA_DIR)/multi-focus.h5:
 # The three tasks in sequence with EWC; rerunning after an interruption resumes.
 train-all: data
 	$(PYTHON) -m u2fusion_tf.train --data_dir $(DATA_DIR) --run_dir $(RUN) \
-		--vgg_weights $(VGG_WEIGHTS) --output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
+		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) --output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
 
 tensorboard:
 	tensorboard --logdir $(RUNS)

@@ -235,7 +235,9 @@ def _define_flags():
         "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'.",
     )
     flags.DEFINE_integer(
-        "tile", 0, "Tile side in pixels for large images; 0: whole image up to 1024x1024 pixels, else 512."
+        "tile",
+        0,
+        "Tile side in pixels for large images; 0: whole image up to 1024x1024 pixels, else 512.",
     )
     return flags.FLAGS
 

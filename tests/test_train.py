@@ -1,0 +1,176 @@
+"""The training loop: optimizer, clipping, source swaps, one step, the three-task run and resume."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from u2fusion_tf.data import FORMAT_VERSION
+from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.features import TASKS
+from u2fusion_tf.train import AuthorsRMSprop, TrainConfig, Trainer, swap_sources
+from u2fusion_tf.weights import load_model
+
+RNG = np.random.default_rng(5)
+
+
+def write_task_file(path, task, count=40, size=16):
+    """A tiny prepared-data file: smooth random sources and positive information measures."""
+    base = RNG.uniform(0, 1, (count, size, size, 1)).astype(np.float32)
+    patches = np.concatenate([base, np.clip(base + RNG.normal(0, 0.2, base.shape), 0, 1)], axis=-1)
+    with h5py.File(path, "w") as file:
+        file["patches"] = patches.astype(np.float32)
+        file["information"] = RNG.uniform(1, 50, (count, 2)).astype(np.float32)
+        file.attrs.update(task=task, format_version=FORMAT_VERSION, vgg_weights="none")
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    files = {}
+    for task in TASKS:
+        files[task] = str(tmp_path / f"{task}.h5")
+        write_task_file(files[task], task)
+    return TrainConfig(
+        data_files=files,
+        run_dir=str(tmp_path / "run"),
+        epochs=dict.fromkeys(TASKS, 1),
+        c=dict.fromkeys(TASKS, 10.0),
+        batch_size=6,
+        fisher_batches=2,
+        fisher_batch_size=3,
+        validation_patches=4,
+        validate_every=3,
+        log_every=1,
+        vgg_weights="none",
+    )
+
+
+def test_authors_rmsprop_matches_tf1_formula():
+    variable = tf.Variable([1.0, -2.0])
+    gradient = tf.constant([0.3, -0.1])
+    optimizer = AuthorsRMSprop(1e-2, rho=0.6, momentum=0.15)
+    optimizer.build([variable])
+    expected, ms, mom = np.array([1.0, -2.0]), np.ones(2), np.zeros(2)
+    for _ in range(3):
+        optimizer.apply_gradients([(gradient, variable)])
+        ms = 0.6 * ms + 0.4 * gradient.numpy() ** 2
+        mom = 0.15 * mom + 1e-2 * gradient.numpy() / np.sqrt(ms + 1e-10)
+        expected = expected - mom
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+
+
+def test_swap_keeps_each_source_with_its_information():
+    sources = RNG.uniform(0, 1, (3, 4, 4, 2))
+    information = RNG.uniform(0, 1, (3, 2))
+    swapped, info = swap_sources(sources, information, True)
+    np.testing.assert_array_equal(swapped[..., 0], sources[..., 1])
+    np.testing.assert_array_equal(info[:, 0], information[:, 1])
+    np.testing.assert_array_equal(swapped[..., 1], sources[..., 0])
+    np.testing.assert_array_equal(info[:, 1], information[:, 0])
+    assert swap_sources(sources, information, False)[0] is sources
+
+
+def test_one_step_lowers_the_loss_and_weights_are_clipped(tiny_config):
+    trainer = Trainer(tiny_config, log=lambda _: None)
+    data = trainer.task_data("multi-modal")
+    sources = tf.constant(data.train_sources[:6])
+    information = tf.constant(data.train_information[:6])
+    trainer.model.conv2_4.conv.bias.assign([80.0])
+    step = trainer.make_train_step(10.0)
+    before = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    step(sources, information)
+    assert float(trainer.model.conv2_4.conv.bias[0]) == 50.0
+    trainer.model.conv2_4.conv.bias.assign([0.0])
+    before = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    step(sources, information)
+    after = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    assert after < before
+    for variable in trainer.model.trainable_variables:
+        assert np.abs(variable.numpy()).max() <= 50.0
+
+
+def event_tags(run_dir):
+    tags = set()
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def test_three_tasks_run_and_resume_after_task_one(tiny_config):
+    lines = []
+    first = Trainer(
+        TrainConfig(**{**tiny_config.__dict__, "stop_after_tasks": 1}), log=lines.append
+    )
+    first.run()
+    task1 = os.path.join(tiny_config.run_dir, "task1-multi-modal.weights.h5")
+    assert os.path.isfile(task1) and int(first.task_index) == 1
+    assert not glob.glob(os.path.join(tiny_config.run_dir, "task2-*"))
+    assert any("EWC: Fisher of 1 task(s)" in line for line in lines)
+    stamp = os.path.getmtime(task1)
+
+    lines.clear()
+    second = Trainer(tiny_config, log=lines.append)
+    second.run()
+    assert any("resumed" in line and "task 2" in line for line in lines)
+    assert not any(line.startswith("task 1/3") for line in lines), "task 1 is not redone"
+    assert os.path.getmtime(task1) == stamp
+    for index, task in enumerate(TASKS, 1):
+        path = os.path.join(tiny_config.run_dir, f"task{index}-{task}.weights.h5")
+        load_model(path)
+    np.testing.assert_array_equal(
+        second.ewc.anchors[0].numpy(),
+        load_model(os.path.join(tiny_config.run_dir, "task2-multi-exposure.weights.h5"))
+        .trainable_variables[0]
+        .numpy(),
+    )
+    assert float(tf.reduce_sum([tf.reduce_sum(f) for f in second.ewc.fisher])) > 0
+    tags = event_tags(tiny_config.run_dir)
+    expected = {
+        "loss/total",
+        "loss/ssim",
+        "loss/mse",
+        "loss/ewc",
+        "degrees/w1",
+        "degrees/w2",
+        "val/multi-modal",
+        "val/multi-exposure",
+        "val/multi-focus",
+        "ewc/fisher",
+        "images/source1",
+        "images/source2",
+        "images/fused",
+    }
+    assert expected <= tags
+    assert glob.glob(os.path.join(tiny_config.run_dir, "ckpt", "ckpt-*.index"))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_config):
+    Trainer(
+        TrainConfig(**{**tiny_config.__dict__, "stop_after_tasks": 1}), log=lambda _: None
+    ).run()
+    good = tf.train.latest_checkpoint(os.path.join(tiny_config.run_dir, "ckpt"))
+    broken = Trainer(
+        TrainConfig(**{**tiny_config.__dict__, "learning_rate": float("nan")}), log=lambda _: None
+    )
+    with pytest.raises(U2FusionError, match="not finite"):
+        broken.run()
+    assert tf.train.latest_checkpoint(os.path.join(tiny_config.run_dir, "ckpt")) == good
+    resumed = Trainer(tiny_config, log=lambda _: None)
+    resumed.checkpoint.restore(good)
+    assert int(resumed.task_index) == 1
+    assert all(np.isfinite(v.numpy()).all() for v in resumed.model.trainable_variables)
+
+
+def test_missing_data_file(tiny_config):
+    config = TrainConfig(
+        **{**tiny_config.__dict__, "data_files": {t: "/nonexistent.h5" for t in TASKS}}
+    )
+    with pytest.raises(U2FusionError, match=r"nonexistent\.h5: cannot be read"):
+        Trainer(config, log=lambda _: None).run()

@@ -1,0 +1,323 @@
+"""Training data: 64x64 two-source patches in HDF5, with the VGG16 information measure precomputed.
+
+``python -m u2fusion_tf.data prepare`` cuts the Y channel (same conversion as the fuse tool) of
+each aligned pair into patches and stores, beside every patch, the information measure g of
+both sources (paper Eq. 1, `u2fusion_tf.features`), so that training does not run VGG16 at every
+step. The preservation degrees (Eq. 2) are derived from g at training time, so the task constant
+c can change without preparing the data again.
+
+HDF5 layout (one file per task)::
+
+    /patches      float32 (N, P, P, 2)  sources I1, I2 on the last axis, values in [0, 1]
+    /information  float32 (N, 2)        g(I1), g(I2) (Eq. 1)
+    /pair         int32   (N,)          index into /pair_names of the pair a patch comes from
+    /pair_names   str     (M,)          "<dataset>/<stem>" of every pair used
+    attributes:   task, patch_size, stride, scales, flips, vgg_weights, vgg_seed, vgg_precision, datasets,
+                  luminance ("Y = 0.299 R + 0.587 G + 0.114 B"), format_version
+
+Preparation streams pair by pair (memory holds one image and one batch of patches), shows
+progress, and writes to ``<output>.tmp`` renamed into place at the end, so an interrupted run
+never leaves a file that looks complete. Unreadable images, unpaired stems and size mismatches
+are reported by name and skipped; a result with no patches is an error.
+
+Example (task 1 from the shared data, training split only)::
+
+    python -m u2fusion_tf.data prepare --task multi-modal --output data/multi-modal.h5 \\
+        --data_root ../shared/data --datasets roadscene,harvard_pet_mri --split train
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.images import pair_by_stem, read_image, to_luminance
+
+FORMAT_VERSION = 1
+PATCH_SIZE = 64
+MEASURE_BATCH = 32
+"""Patches whose information measure is computed together (bounded memory, good VGG speed)."""
+FLIPS = {"none": None, "horizontal": 1, "vertical": 0}
+"""Flip names and the matching `cv2.flip` codes."""
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """Two folders whose files pair by stem, optionally restricted to some stems."""
+
+    name: str
+    folder1: Path
+    folder2: Path
+    stems: frozenset[str] | None = None
+
+
+def shared_sources(data_root: str, datasets: Sequence[str], split: str) -> list[PairSource]:
+    """The folders and split stems of named datasets, as `splits.json` in `data_root` defines."""
+    splits_path = Path(data_root) / "splits.json"
+    try:
+        splits = json.loads(splits_path.read_text())
+    except (OSError, ValueError) as error:
+        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
+    sources = []
+    for name in datasets:
+        if name not in splits:
+            raise U2FusionError(f"{splits_path}: no dataset {name!r} (has {', '.join(splits)})")
+        entry = splits[name]
+        folder1, folder2 = (Path(data_root) / name / sub for sub in entry["sources"])
+        stems = None if split == "all" else frozenset(entry[split])
+        sources.append(PairSource(name, folder1, folder2, stems))
+    return sources
+
+
+def cut_patches(image: np.ndarray, size: int = PATCH_SIZE, stride: int = PATCH_SIZE) -> np.ndarray:
+    """All size x size patches at the given stride, (n, size, size, ...) in row-major order."""
+    height, width = image.shape[:2]
+    return (
+        np.stack(
+            [
+                image[top : top + size, left : left + size]
+                for top in range(0, height - size + 1, stride)
+                for left in range(0, width - size + 1, stride)
+            ]
+        )
+        if height >= size and width >= size
+        else np.empty((0, size, size, *image.shape[2:]), image.dtype)
+    )
+
+
+def augmented(
+    pair: np.ndarray, scales: Sequence[float], flips: Sequence[str]
+) -> Iterator[np.ndarray]:
+    """The pair (H, W, 2) enlarged by each scale (bicubic) and flipped each way (paper Sec. 4.1)."""
+    for scale in scales:
+        resized = (
+            pair
+            if scale == 1
+            else cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        )
+        resized = np.clip(resized, 0.0, 1.0)
+        for flip in flips:
+            code = FLIPS[flip]
+            yield resized if code is None else cv2.flip(resized, code)
+
+
+def read_pair(path1: Path, path2: Path) -> np.ndarray:
+    """The Y channels of two aligned images as one (H, W, 2) float32 array."""
+    y1, y2 = (to_luminance(read_image(path)) for path in (path1, path2))
+    if y1.shape != y2.shape:
+        raise ImageError(
+            str(path2), f"is {y2.shape[0]}x{y2.shape[1]} but {path1} is {y1.shape[0]}x{y1.shape[1]}"
+        )
+    return np.stack([y1, y2], axis=-1)
+
+
+class PatchWriter:
+    """Appends patches and their information measures to growing HDF5 datasets."""
+
+    def __init__(self, file: h5py.File, patch_size: int):
+        self.patches = file.create_dataset(
+            "patches",
+            (0, patch_size, patch_size, 2),
+            np.float32,
+            maxshape=(None, patch_size, patch_size, 2),
+            chunks=(16, patch_size, patch_size, 2),
+        )
+        self.information = file.create_dataset(
+            "information", (0, 2), np.float32, maxshape=(None, 2)
+        )
+        self.pair = file.create_dataset("pair", (0,), np.int32, maxshape=(None,))
+
+    def append(self, patches: np.ndarray, information: np.ndarray, pair_index: int) -> None:
+        start, count = len(self.patches), len(patches)
+        for dataset in (self.patches, self.information, self.pair):
+            dataset.resize(start + count, axis=0)
+        self.patches[start:] = patches
+        self.information[start:] = information
+        self.pair[start:] = pair_index
+
+
+def prepare(
+    sources: Sequence[PairSource],
+    output: str,
+    task: str,
+    vgg_weights: str = "imagenet",
+    vgg_seed: int = 0,
+    vgg_precision: str = "float32",
+    patch_size: int = PATCH_SIZE,
+    stride: int = PATCH_SIZE,
+    scales: Sequence[float] = (1.0,),
+    flips: Sequence[str] = ("none",),
+    log=print,
+) -> int:
+    """Writes the task's HDF5 patch file; returns the number of patches."""
+    from u2fusion_tf.features import VGGFeatureHead, information_measure
+
+    head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
+    pairs, problems = [], []
+    for source in sources:
+        found, unpaired = pair_by_stem(source.folder1, source.folder2)
+        problems += [f"{path}: has no partner with the same stem" for path in unpaired]
+        found = [pair for pair in found if source.stems is None or pair[0] in source.stems]
+        if source.stems is not None:
+            missing = source.stems - {stem for stem, _, _ in found}
+            problems += [
+                f"{source.name}/{stem}: listed in the split but not found"
+                for stem in sorted(missing)
+            ]
+        pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
+    for problem in problems:
+        log(f"skipped: {problem}")
+    temporary = output + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    started, names = time.monotonic(), []
+    with h5py.File(temporary, "w") as file:
+        writer = PatchWriter(file, patch_size)
+        for index, (name, path1, path2) in enumerate(pairs, 1):
+            try:
+                pair = read_pair(path1, path2)
+            except ImageError as error:
+                log(f"skipped: {error}")
+                continue
+            patches = np.concatenate(
+                [cut_patches(view, patch_size, stride) for view in augmented(pair, scales, flips)]
+            )
+            if len(patches):
+                g1 = information_measure(head, patches[..., :1], MEASURE_BATCH)
+                g2 = information_measure(head, patches[..., 1:], MEASURE_BATCH)
+                writer.append(patches, np.stack([g1, g2], axis=-1), len(names))
+            names.append(name)
+            rate = len(writer.patches) / max(time.monotonic() - started, 1e-9)
+            log(
+                f"[{index}/{len(pairs)}] {name}: {len(patches)} patches ({len(writer.patches)} total, {rate:.1f} patches/s)"
+            )
+        total = len(writer.patches)
+        file.create_dataset("pair_names", data=np.array(names, dtype=h5py.string_dtype()))
+        file.attrs.update(
+            task=task,
+            patch_size=patch_size,
+            stride=stride,
+            scales=list(scales),
+            flips=list(flips),
+            vgg_weights=head.weights_name,
+            vgg_seed=vgg_seed,
+            vgg_precision=vgg_precision,
+            format_version=FORMAT_VERSION,
+            datasets=json.dumps([str(s.folder1.parent) for s in sources]),
+            luminance="Y = 0.299 R + 0.587 G + 0.114 B",
+        )
+    if total == 0:
+        os.unlink(temporary)
+        raise U2FusionError(
+            f"{output}: no patches (no readable pairs of at least {patch_size}x{patch_size})"
+        )
+    os.replace(temporary, output)
+    log(
+        f"wrote {output}: {total} patches from {len(names)} pairs in {time.monotonic() - started:.0f} s"
+    )
+    return total
+
+
+@dataclass
+class PatchSet:
+    """A task's patches in memory, as training uses them."""
+
+    patches: np.ndarray
+    information: np.ndarray
+    attrs: dict
+
+
+def load_patches(path: str, task: str | None = None) -> PatchSet:
+    """Reads a prepared file, checking it is complete and (if given) of the expected task."""
+    try:
+        with h5py.File(path, "r") as file:
+            attrs = dict(file.attrs)
+            if attrs.get("format_version") != FORMAT_VERSION:
+                raise U2FusionError(
+                    f"{path}: not a u2fusion_tf patch file (format_version {attrs.get('format_version')})"
+                )
+            patches = file["patches"][...]
+            information = file["information"][...]
+    except (OSError, KeyError) as error:
+        raise U2FusionError(f"{path}: cannot be read as a patch file ({error})") from error
+    if task is not None and attrs.get("task") != task:
+        raise U2FusionError(f"{path}: holds task {attrs.get('task')!r}, expected {task!r}")
+    if len(patches) == 0 or len(patches) != len(information) or not np.isfinite(information).all():
+        raise U2FusionError(f"{path}: patch file is empty or inconsistent")
+    return PatchSet(patches, information, attrs)
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    flags_ = flags.FLAGS
+    if argv[1:] != ["prepare"]:
+        raise U2FusionError(
+            "usage: python -m u2fusion_tf.data prepare --task ... --output ... (see --help)"
+        )
+    sources = []
+    if flags_.datasets:
+        sources += shared_sources(flags_.data_root, flags_.datasets, flags_.split)
+    for spec in flags_.pair_dirs or []:
+        folder1, _, folder2 = spec.partition(":")
+        if not folder2:
+            raise U2FusionError(f"--pair_dirs {spec}: expected DIR1:DIR2")
+        sources.append(PairSource(Path(folder1).name, Path(folder1), Path(folder2)))
+    if not sources:
+        raise U2FusionError("give --datasets (with --data_root) or --pair_dirs DIR1:DIR2")
+    prepare(
+        sources,
+        flags_.output,
+        flags_.task,
+        flags_.vgg_weights,
+        flags_.vgg_seed,
+        flags_.vgg_precision,
+        flags_.patch_size,
+        flags_.stride or flags_.patch_size,
+        [float(s) for s in flags_.scales],
+        flags_.flips,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    from u2fusion_tf.features import PRECISIONS, TASKS
+
+    flags.DEFINE_enum("task", None, list(TASKS), "Task the patches are for.")
+    flags.DEFINE_string("output", None, "HDF5 file to write.")
+    flags.DEFINE_string("data_root", "../shared/data", "Folder with splits.json and the datasets.")
+    flags.DEFINE_list("datasets", None, "Datasets of --data_root/splits.json to use.")
+    flags.DEFINE_enum(
+        "split", "train", ["train", "test", "all"], "Which pairs of --datasets to use."
+    )
+    flags.DEFINE_multi_string("pair_dirs", None, "Other pairs: DIR1:DIR2 (paired by file stem).")
+    flags.DEFINE_integer("patch_size", PATCH_SIZE, "Patch side in pixels.")
+    flags.DEFINE_integer("stride", None, "Patch stride (default: the patch size).")
+    flags.DEFINE_list("scales", ["1"], "Enlargement factors of each pair (multi-focus: 1,1.5).")
+    flags.DEFINE_list("flips", ["none"], "Flips of each pair: none, horizontal, vertical.")
+    flags.DEFINE_string(
+        "vgg_weights", "imagenet", "VGG16 weights: imagenet, a local .h5 file, or none."
+    )
+    flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head (--vgg_weights none).")
+    flags.DEFINE_enum(
+        "vgg_precision", "float32", list(PRECISIONS), "VGG16 precision (bfloat16: ~4x faster)."
+    )
+    flags.mark_flags_as_required(["task", "output"])
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    _define_flags()
+    run_main(main)

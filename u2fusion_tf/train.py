@@ -1,0 +1,497 @@
+"""Training U2Fusion: three tasks learnt in sequence with elastic weight consolidation (Sec. 3.5).
+
+For each task (multi-modal -> multi-exposure -> multi-focus by default), a custom loop with a
+`tf.function` step minimises L = L_sim + lambda * L_ewc (Eq. 3, 6, 7) with RMSProp, clipping every
+weight to [-clip, clip] after each step, and swapping the two sources' order at random per batch.
+After a task, the weights become theta* and the diagonal Fisher information mu is measured on
+the data of every task learnt so far (Eqs. 8-9), which anchors the following tasks.
+
+The preservation degrees come from the information measure stored with the patches
+(`u2fusion_tf.data`), or from running VGG16 in the step with ``--measure_online``.
+
+A run folder (``--run_dir``) holds everything needed to resume:
+
+    ckpt/                     tf.train.CheckpointManager: model, optimizer, EWC state, progress
+    task<k>-<task>.weights.h5 the final weights of each task (loadable by the fuse tool)
+    events.out.tfevents.*     TensorBoard: loss/*, degrees/*, val/<task>, images, ewc/fisher
+
+Running the same command again resumes where the last checkpoint left off (at most
+``--checkpoint_minutes`` of work is lost); finished tasks are not redone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from u2fusion_tf.data import PatchSet, load_patches
+from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.ewc import (
+    FISHER_BATCH_SIZE,
+    FISHER_BATCHES,
+    LAMBDA,
+    ElasticWeightConsolidation,
+    fisher_diagonal,
+)
+from u2fusion_tf.features import (
+    PRECISIONS,
+    TASK_C,
+    TASKS,
+    VGGFeatureHead,
+    information_measure,
+    preservation_degrees,
+)
+from u2fusion_tf.losses import ALPHA, similarity_loss
+from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.weights import save_weights
+
+PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; the defaults are the paper's and the authors' code's."""
+
+    data_files: dict[str, str]
+    run_dir: str
+    task_order: Sequence[str] = TASKS
+    epochs: dict[str, int] = field(default_factory=lambda: dict(PAPER_EPOCHS))
+    c: dict[str, float] = field(default_factory=lambda: dict(TASK_C))
+    batch_size: int = 18
+    learning_rate: float = 1e-4
+    rho: float = 0.6
+    momentum: float = 0.15
+    clip: float = 50.0
+    alpha: float = ALPHA
+    ewc_lambda: float = LAMBDA
+    use_ewc: bool = True
+    fixed_degrees: bool = False
+    measure_online: bool = False
+    vgg_weights: str = "imagenet"
+    vgg_seed: int = 0
+    vgg_precision: str = "float32"
+    fisher_batches: int = FISHER_BATCHES
+    fisher_batch_size: int = FISHER_BATCH_SIZE
+    validation_patches: int = 90
+    validate_every: int = 100
+    log_every: int = 20
+    checkpoint_minutes: float = 5.0
+    stop_after_tasks: int = 0
+    seed: int = 0
+
+
+class AuthorsRMSprop(keras.optimizers.RMSprop):
+    """RMSProp as TF1's ``tf.train.RMSPropOptimizer``, which the authors trained with: the running
+    mean square starts at 1 (Keras starts it at 0, which makes the first steps sign-like jumps of
+    about lr / sqrt(1 - rho)) and epsilon is 1e-10."""
+
+    def __init__(self, learning_rate: float, rho: float, momentum: float):
+        super().__init__(learning_rate, rho=rho, momentum=momentum, epsilon=1e-10)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        for velocity in self._velocities:
+            velocity.assign(tf.ones_like(velocity))
+
+
+def swap_sources(
+    sources: np.ndarray, information: np.ndarray, swap: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exchanges I1 and I2 of a batch together with their information measures, so every source
+    keeps its own weight."""
+    if not swap:
+        return sources, information
+    return sources[..., ::-1], information[..., ::-1]
+
+
+class TaskData:
+    """A task's patches split into training and held-out validation patches."""
+
+    def __init__(self, task: str, patch_set: PatchSet, validation_patches: int, seed: int):
+        order = np.random.default_rng(seed).permutation(len(patch_set.patches))
+        held_out = order[: min(validation_patches, len(order) // 10)]
+        kept = np.sort(order[len(held_out) :])
+        self.task = task
+        self.train_sources = patch_set.patches[kept]
+        self.train_information = patch_set.information[kept]
+        self.val_sources = patch_set.patches[np.sort(held_out)]
+        self.val_information = patch_set.information[np.sort(held_out)]
+
+    def batches_per_epoch(self, batch_size: int) -> int:
+        return len(self.train_sources) // batch_size  # the remainder is dropped, as the authors did
+
+
+class Trainer:
+    """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes."""
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
+        self.config = config
+        self.log = log
+        self.model = U2FusionNet()
+        self.ewc = ElasticWeightConsolidation(self.model)
+        self.vgg = (
+            VGGFeatureHead(config.vgg_weights, seed=config.vgg_seed, precision=config.vgg_precision)
+            if config.measure_online
+            else None
+        )
+        self.task_index = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.optimizer = self._fresh_optimizer()
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model,
+            optimizer=self.optimizer,
+            ewc=self.ewc,
+            task_index=self.task_index,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            global_step=self.global_step,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(config.run_dir, "ckpt"), max_to_keep=2
+        )
+        self.writer = tf.summary.create_file_writer(config.run_dir)
+        self.data: dict[str, TaskData] = {}
+
+    def _fresh_optimizer(self) -> AuthorsRMSprop:
+        optimizer = AuthorsRMSprop(self.config.learning_rate, self.config.rho, self.config.momentum)
+        optimizer.build(self.model.trainable_variables)
+        return optimizer
+
+    def _reset_optimizer(self) -> None:
+        """Fresh optimizer state for a new task (the authors built a new RMSProp per task)."""
+        fresh = self._fresh_optimizer()
+        for old, new in zip(self.optimizer.variables, fresh.variables, strict=True):
+            old.assign(new)
+
+    def task_data(self, task: str) -> TaskData:
+        if task not in self.data:
+            path = self.config.data_files[task]
+            self.data[task] = TaskData(
+                task, load_patches(path, task), self.config.validation_patches, self.config.seed
+            )
+        return self.data[task]
+
+    def weights_path(self, index: int) -> str:
+        return os.path.join(
+            self.config.run_dir, f"task{index + 1}-{self.config.task_order[index]}.weights.h5"
+        )
+
+    # --- the loss, as the paper writes it ---------------------------------------------------
+
+    def degrees(self, sources: tf.Tensor, information: tf.Tensor, c: float) -> tf.Tensor:
+        """[w1, w2] of each pair (Eq. 2), or 0.5 each for the fixed-weights ablation."""
+        if self.config.fixed_degrees:
+            return tf.fill([tf.shape(sources)[0], 2], 0.5)
+        if self.vgg is not None:
+            information = tf.stack(
+                [information_measure(self.vgg, sources[..., i : i + 1]) for i in (0, 1)], axis=-1
+            )
+        return preservation_degrees(information[:, 0], information[:, 1], c)
+
+    def losses(self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool) -> dict:
+        degrees = self.degrees(sources, information, c)
+        fused = self.model(sources, training=training)
+        losses = similarity_loss(fused, sources, degrees, self.config.alpha)  # Eq. 6
+        losses["ewc"] = self.ewc.penalty(self.model)  # 1/2 sum mu (theta - theta*)^2
+        lam = self.config.ewc_lambda if self.config.use_ewc else 0.0
+        losses["sim"] = losses["total"]
+        losses["total"] = losses["sim"] + lam * losses["ewc"]  # Eq. 3, 7
+        losses["w1"] = tf.reduce_mean(degrees[:, 0])
+        losses["w2"] = tf.reduce_mean(degrees[:, 1])
+        losses["fused"] = fused
+        return losses
+
+    def make_train_step(self, c: float):
+        variables = self.model.trainable_variables
+        clip = self.config.clip
+
+        @tf.function
+        def train_step(sources, information):
+            with tf.GradientTape() as tape:
+                losses = self.losses(sources, information, c, training=True)
+            gradients = tape.gradient(losses["total"], variables)
+            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            for variable in variables:
+                variable.assign(tf.clip_by_value(variable, -clip, clip))
+            return {k: v for k, v in losses.items() if k != "fused"}
+
+        return train_step
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Trains the remaining tasks; returns the final weights file of the last task trained."""
+        config = self.config
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
+            self.log(
+                f"resumed from {self.manager.latest_checkpoint}: task {int(self.task_index) + 1}, "
+                f"epoch {int(self.epoch) + 1}, step {int(self.step_in_epoch)}"
+            )
+        tasks_this_call = 0
+        while int(self.task_index) < len(config.task_order):
+            if config.stop_after_tasks and tasks_this_call >= config.stop_after_tasks:
+                self.log(f"stopping after {tasks_this_call} task(s) as asked; rerun to continue")
+                break
+            self.train_task(int(self.task_index))
+            tasks_this_call += 1
+        self.writer.flush()
+        return self.weights_path(int(self.task_index) - 1)
+
+    def train_task(self, index: int) -> None:
+        config = self.config
+        task = config.task_order[index]
+        data = self.task_data(task)
+        c = config.c[task]
+        epochs = config.epochs[task]
+        per_epoch = data.batches_per_epoch(config.batch_size)
+        if per_epoch == 0:
+            raise U2FusionError(
+                f"{config.data_files[task]}: fewer patches than one batch of {config.batch_size}"
+            )
+        if int(self.epoch) == 0 and int(self.step_in_epoch) == 0:
+            self._reset_optimizer()
+        self.log(
+            f"task {index + 1}/{len(config.task_order)} {task}: {len(data.train_sources)} patches, "
+            f"{per_epoch} steps x {epochs} epochs, c = {c:g}"
+        )
+        train_step = self.make_train_step(c)
+        last_save = time.monotonic()
+        while int(self.epoch) < epochs:
+            epoch = int(self.epoch)
+            rng = np.random.default_rng([config.seed, index, epoch])
+            order = rng.permutation(len(data.train_sources))
+            swaps = rng.random(per_epoch) < 0.5
+            started, first = time.monotonic(), int(self.step_in_epoch)
+            for step in range(first, per_epoch):
+                batch = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
+                sources, information = swap_sources(
+                    data.train_sources[batch], data.train_information[batch], swaps[step]
+                )
+                losses = train_step(tf.constant(sources), tf.constant(information))
+                if not np.isfinite(float(losses["total"])):
+                    raise U2FusionError(
+                        f"task {task}, epoch {epoch + 1}, step {step + 1}: the loss is not finite; "
+                        f"stopped, the last good checkpoint is {self.manager.latest_checkpoint}"
+                    )
+                self.step_in_epoch.assign(step + 1)
+                self.global_step.assign_add(1)
+                self.write_step_summaries(losses)
+                done = step + 1 - first
+                if (step + 1) % config.log_every == 0 or step + 1 == per_epoch:
+                    rate = done / (time.monotonic() - started)
+                    self.log(
+                        f"step {int(self.global_step)} task {task} epoch {epoch + 1}/{epochs} "
+                        f"batch {step + 1}/{per_epoch} loss {float(losses['total']):.4f} "
+                        f"(ssim {float(losses['ssim']):.4f} mse {float(losses['mse']):.5f} "
+                        f"ewc {float(losses['ewc']):.3g}) {rate:.2f} steps/s"
+                    )
+                if config.validate_every and int(self.global_step) % config.validate_every == 0:
+                    self.validate(index)
+                if time.monotonic() - last_save > 60 * config.checkpoint_minutes:
+                    self.save_checkpoint()
+                    last_save = time.monotonic()
+            self.epoch.assign_add(1)
+            self.step_in_epoch.assign(0)
+            self.save_checkpoint()
+            last_save = time.monotonic()
+        self.require_finite_weights()
+        self.validate(index)
+        save_weights(self.model, self.weights_path(index))
+        self.log(f"task {task} done: {self.weights_path(index)}")
+        if config.use_ewc and index + 1 < len(config.task_order):
+            self.consolidate(index)
+        self.task_index.assign_add(1)
+        self.epoch.assign(0)
+        self.step_in_epoch.assign(0)
+        self.save_checkpoint()
+
+    def require_finite_weights(self) -> None:
+        """Stops before saving broken weights, so that the last good checkpoint stays the latest."""
+        if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
+            raise U2FusionError(
+                f"step {int(self.global_step)}: the weights are not finite; stopped, "
+                f"the last good checkpoint is {self.manager.latest_checkpoint}"
+            )
+
+    def save_checkpoint(self) -> None:
+        self.require_finite_weights()
+        self.manager.save(checkpoint_number=self.global_step)
+
+    def consolidate(self, index: int) -> None:
+        """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9)."""
+        config = self.config
+        started = time.monotonic()
+        fishers = []
+        for learnt in config.task_order[: index + 1]:
+            data = self.task_data(learnt)
+            c = config.c[learnt]
+            rng = np.random.default_rng([config.seed, index, 99])
+            batches = []
+            for _ in range(config.fisher_batches):
+                start = rng.integers(0, max(1, len(data.train_sources) - config.fisher_batch_size))
+                picked = slice(start, start + config.fisher_batch_size)
+                sources, information = swap_sources(
+                    data.train_sources[picked], data.train_information[picked], rng.random() < 0.5
+                )
+                batches.append((tf.constant(sources), tf.constant(information)))
+
+            def loss_fn(model, batch, c=c):
+                sources, information = batch
+                degrees = self.degrees(sources, information, c)
+                return similarity_loss(
+                    model(sources, training=False), sources, degrees, config.alpha
+                )["total"]
+
+            fishers.append(fisher_diagonal(self.model, loss_fn, batches))
+        self.ewc.consolidate(self.model, fishers)
+        with self.writer.as_default(step=int(self.global_step)):
+            tf.summary.histogram(
+                "ewc/fisher", tf.concat([tf.reshape(f, [-1]) for f in self.ewc.fisher], 0)
+            )
+        self.log(
+            f"EWC: Fisher of {index + 1} task(s) measured in {time.monotonic() - started:.0f} s"
+        )
+
+    # --- monitoring ------------------------------------------------------------------------
+
+    def write_step_summaries(self, losses: dict) -> None:
+        with self.writer.as_default(step=int(self.global_step)):
+            for name in ("total", "ssim", "mse", "ewc"):
+                tf.summary.scalar(f"loss/{name}", losses[name])
+            tf.summary.scalar("degrees/w1", losses["w1"])
+            tf.summary.scalar("degrees/w2", losses["w2"])
+
+    def validate(self, index: int) -> None:
+        """L_sim on the held-out patches of every task learnt so far (the paper's Fig. 18)."""
+        with self.writer.as_default(step=int(self.global_step)):
+            for learnt in self.config.task_order[: index + 1]:
+                data = self.task_data(learnt)
+                losses = self.losses(
+                    tf.constant(data.val_sources),
+                    tf.constant(data.val_information),
+                    self.config.c[learnt],
+                    training=False,
+                )
+                tf.summary.scalar(f"val/{learnt}", losses["sim"])
+            shown = slice(0, 3)
+            tf.summary.image("images/source1", data.val_sources[shown, :, :, :1], max_outputs=3)
+            tf.summary.image("images/source2", data.val_sources[shown, :, :, 1:], max_outputs=3)
+            tf.summary.image("images/fused", losses["fused"][shown], max_outputs=3)
+        self.writer.flush()
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    f = flags.FLAGS
+    del argv
+    order = f.tasks
+    unknown = [t for t in order if t not in TASKS]
+    if unknown:
+        raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    key = lambda task: task.replace("-", "_")  # noqa: E731
+    config = TrainConfig(
+        data_files={t: os.path.join(f.data_dir, f"{t}.h5") for t in order},
+        run_dir=f.run_dir,
+        task_order=order,
+        epochs={t: getattr(f, f"epochs_{key(t)}") for t in TASKS},
+        c={t: getattr(f, f"c_{key(t)}") for t in TASKS},
+        batch_size=f.batch_size,
+        learning_rate=f.learning_rate,
+        rho=f.rho,
+        momentum=f.momentum,
+        clip=f.clip,
+        alpha=f.alpha,
+        ewc_lambda=f.ewc_lambda,
+        use_ewc=f.ewc,
+        fixed_degrees=f.fixed_degrees,
+        measure_online=f.measure_online,
+        vgg_weights=f.vgg_weights,
+        vgg_seed=f.vgg_seed,
+        vgg_precision=f.vgg_precision,
+        fisher_batches=f.fisher_batches,
+        fisher_batch_size=f.fisher_batch_size,
+        validation_patches=f.validation_patches,
+        validate_every=f.validate_every,
+        log_every=f.log_every,
+        checkpoint_minutes=f.checkpoint_minutes,
+        stop_after_tasks=f.stop_after_tasks,
+        seed=f.seed,
+    )
+    for task, path in config.data_files.items():
+        if not os.path.isfile(path):
+            raise U2FusionError(f"{path}: no prepared data for task {task} (see `make data`)")
+    trainer = Trainer(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    final = trainer.run()
+    if f.output and int(trainer.task_index) == len(order):
+        save_weights(trainer.model, f.output)
+        print(f"wrote {f.output} (the weights after task {len(order)}, {final})", file=sys.stderr)
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
+    flags.DEFINE_string(
+        "run_dir", "runs/u2fusion", "Run folder: checkpoints, per-task weights, TensorBoard."
+    )
+    flags.DEFINE_string("output", None, "Also copy the final weights here when all tasks are done.")
+    flags.DEFINE_list(
+        "tasks", list(TASKS), "Task order (the paper: multi-modal, multi-exposure, multi-focus)."
+    )
+    for task in TASKS:
+        key = task.replace("-", "_")
+        flags.DEFINE_integer(f"epochs_{key}", PAPER_EPOCHS[task], f"Epochs of the {task} task.")
+        flags.DEFINE_float(f"c_{key}", TASK_C[task], f"Eq. 2 constant c of the {task} task.")
+    flags.DEFINE_integer("batch_size", 18, "Patches per step.")
+    flags.DEFINE_float("learning_rate", 1e-4, "RMSProp learning rate.")
+    flags.DEFINE_float("rho", 0.6, "RMSProp decay of the mean square.")
+    flags.DEFINE_float("momentum", 0.15, "RMSProp momentum.")
+    flags.DEFINE_float("clip", 50.0, "Weights are clipped to [-clip, clip] after each step.")
+    flags.DEFINE_float("alpha", ALPHA, "Weight of L_mse in L_sim (Eq. 6).")
+    flags.DEFINE_float("ewc_lambda", LAMBDA, "Weight of the EWC term (Eq. 7).")
+    flags.DEFINE_boolean(
+        "ewc", True, "Elastic weight consolidation; --noewc is the paper's ablation."
+    )
+    flags.DEFINE_boolean("fixed_degrees", False, "Ablation: w1 = w2 = 0.5 instead of Eq. 2.")
+    flags.DEFINE_boolean(
+        "measure_online", False, "Run VGG16 in every step instead of the stored measure."
+    )
+    flags.DEFINE_string(
+        "vgg_weights", "imagenet", "VGG16 weights for --measure_online: imagenet, .h5, none."
+    )
+    flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head.")
+    flags.DEFINE_enum(
+        "vgg_precision", "float32", list(PRECISIONS), "VGG16 precision for --measure_online."
+    )
+    flags.DEFINE_integer(
+        "fisher_batches", FISHER_BATCHES, "Batches per task for the Fisher information."
+    )
+    flags.DEFINE_integer("fisher_batch_size", FISHER_BATCH_SIZE, "Patches per Fisher batch.")
+    flags.DEFINE_integer("validation_patches", 90, "Held-out patches per task (at most a tenth).")
+    flags.DEFINE_integer("validate_every", 100, "Steps between validations (TensorBoard val/*).")
+    flags.DEFINE_integer("log_every", 20, "Steps between log lines.")
+    flags.DEFINE_float("checkpoint_minutes", 5.0, "Minutes between mid-task checkpoints.")
+    flags.DEFINE_integer("stop_after_tasks", 0, "Stop after this many tasks in this call (0: all).")
+    flags.DEFINE_integer("seed", 0, "Seed of shuffling, source swaps and validation split.")
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    _define_flags()
+    run_main(main)
