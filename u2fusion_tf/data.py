@@ -238,6 +238,8 @@ class PatchSet:
 
 def load_patches(path: str, task: str | None = None) -> PatchSet:
     """Reads a prepared file, checking it is complete and (if given) of the expected task."""
+    if not os.path.isfile(path):
+        raise U2FusionError(f"{path}: cannot be read: no such file (prepare it with `make data`)")
     try:
         with h5py.File(path, "r") as file:
             attrs = dict(file.attrs)

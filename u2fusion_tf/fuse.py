@@ -36,7 +36,7 @@ from u2fusion_tf.images import (
     write_image,
     ycbcr_to_rgb,
 )
-from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
+from u2fusion_tf.model import PRECISIONS, RECEPTIVE_RADIUS, U2FusionNet
 from u2fusion_tf.weights import load_model
 
 __all__ = ["fuse", "fuse_y", "load_model"]
@@ -201,7 +201,7 @@ def main(argv: list[str]) -> None:
         if not (flags.dir1 and flags.dir2 and flags.out_dir):
             raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
         suffix = flags.out_ext if flags.out_ext.startswith(".") else "." + flags.out_ext
-        model = load_model(flags.weights)
+        model = load_model(flags.weights, flags.precision)
         failures = fuse_folders(flags.dir1, flags.dir2, flags.out_dir, model, suffix, flags.tile)
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
@@ -211,7 +211,7 @@ def main(argv: list[str]) -> None:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
     check_writable(flags.output)
     sources = read_sources(inputs)  # fail on bad input before loading the model
-    fused = fuse_ycbcr(sources, load_model(flags.weights), flags.tile)
+    fused = fuse_ycbcr(sources, load_model(flags.weights, flags.precision), flags.tile)
     raw = flags.output.lower().endswith(RAW_SUFFIX)
     write_image(flags.output, fused.y if raw else fused.to_image())
     print(f"wrote {flags.output}", file=sys.stderr)
@@ -233,6 +233,12 @@ def _define_flags():
         None,
         "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
         "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'.",
+    )
+    flags.DEFINE_enum(
+        "precision",
+        "float32",
+        list(PRECISIONS),
+        "Compute precision; bf16 is ~4x faster on CPUs with bf16 units.",
     )
     flags.DEFINE_integer(
         "tile",

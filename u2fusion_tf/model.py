@@ -27,6 +27,8 @@ INIT_STDDEV = 0.05
 RECEPTIVE_RADIUS = 10
 """Ten 3x3 convolutions: an output pixel sees the inputs at most this many pixels away."""
 PARAMETER_COUNT = 659_217
+PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
+"""Compute precisions and their Keras dtype policies (weights stay float32 in both)."""
 
 
 class ReflectConv(keras.layers.Layer):
@@ -43,6 +45,7 @@ class ReflectConv(keras.layers.Layer):
             filters,
             3,
             padding="valid",
+            dtype=self.dtype_policy,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=INIT_STDDEV),
             bias_initializer="zeros",
             name="conv",
@@ -64,20 +67,26 @@ class U2FusionNet(keras.Model):
     """Maps a (batch, H, W, 2) tensor of sources (I1, I2) in [0, 1] to the fused (batch, H, W, 1).
 
     Works on any H, W >= 2 (reflection padding needs two pixels) and any batch size.
+    `precision` "bf16" computes in bfloat16 (Keras mixed precision) with float32 weights and
+    a float32 output.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
-        self.conv1_1 = ReflectConv(GROWTH, name="conv1_1")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        self.precision = precision
+        policy = PRECISIONS[precision]
+        self.conv1_1 = ReflectConv(GROWTH, name="conv1_1", dtype=policy)
         self.dense_block = [
-            ReflectConv(GROWTH, name=f"dense_block_conv{k}")
+            ReflectConv(GROWTH, name=f"dense_block_conv{k}", dtype=policy)
             for k in range(1, DENSE_CONVOLUTIONS + 1)
         ]
         self.decoder = [
-            ReflectConv(channels, name=f"conv2_{k}")
+            ReflectConv(channels, name=f"conv2_{k}", dtype=policy)
             for k, channels in enumerate(DECODER_CHANNELS, 1)
         ]
-        self.conv2_4 = ReflectConv(1, leaky_relu=False, name="conv2_4")
+        self.conv2_4 = ReflectConv(1, leaky_relu=False, name="conv2_4", dtype=policy)
         self(tf.zeros((1, 2, 2, 2)))  # create the weights now, so they can be loaded at once
 
     def encode(self, sources):

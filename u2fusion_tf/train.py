@@ -49,6 +49,7 @@ from u2fusion_tf.features import (
     preservation_degrees,
 )
 from u2fusion_tf.losses import ALPHA, similarity_loss
+from u2fusion_tf.model import PRECISIONS as MODEL_PRECISIONS
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import save_weights
 
@@ -77,6 +78,7 @@ class TrainConfig:
     vgg_weights: str = "imagenet"
     vgg_seed: int = 0
     vgg_precision: str = "float32"
+    precision: str = "float32"
     fisher_batches: int = FISHER_BATCHES
     fisher_batch_size: int = FISHER_BATCH_SIZE
     validation_patches: int = 90
@@ -136,7 +138,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
         self.config = config
         self.log = log
-        self.model = U2FusionNet()
+        self.model = U2FusionNet(config.precision)
         self.ewc = ElasticWeightConsolidation(self.model)
         self.vgg = (
             VGGFeatureHead(config.vgg_weights, seed=config.vgg_seed, precision=config.vgg_precision)
@@ -423,6 +425,7 @@ def main(argv: list[str]) -> None:
         vgg_weights=f.vgg_weights,
         vgg_seed=f.vgg_seed,
         vgg_precision=f.vgg_precision,
+        precision=f.precision,
         fisher_batches=f.fisher_batches,
         fisher_batch_size=f.fisher_batch_size,
         validation_patches=f.validation_patches,
@@ -432,9 +435,6 @@ def main(argv: list[str]) -> None:
         stop_after_tasks=f.stop_after_tasks,
         seed=f.seed,
     )
-    for task, path in config.data_files.items():
-        if not os.path.isfile(path):
-            raise U2FusionError(f"{path}: no prepared data for task {task} (see `make data`)")
     trainer = Trainer(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     final = trainer.run()
     if f.output and int(trainer.task_index) == len(order):
@@ -457,6 +457,9 @@ def _define_flags() -> None:
         key = task.replace("-", "_")
         flags.DEFINE_integer(f"epochs_{key}", PAPER_EPOCHS[task], f"Epochs of the {task} task.")
         flags.DEFINE_float(f"c_{key}", TASK_C[task], f"Eq. 2 constant c of the {task} task.")
+    flags.DEFINE_enum(
+        "precision", "float32", list(MODEL_PRECISIONS), "Generator compute precision (bf16: mixed)."
+    )
     flags.DEFINE_integer("batch_size", 18, "Patches per step.")
     flags.DEFINE_float("learning_rate", 1e-4, "RMSProp learning rate.")
     flags.DEFINE_float("rho", 0.6, "RMSProp decay of the mean square.")

@@ -105,11 +105,12 @@ def default_weights() -> str:
     return str(SHIPPED_WEIGHTS) if SHIPPED_WEIGHTS.is_file() else OFFICIAL
 
 
-def load_model(weights: str | os.PathLike | None = None) -> U2FusionNet:
-    """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None (default)."""
+def load_model(weights: str | os.PathLike | None = None, precision: str = "float32") -> U2FusionNet:
+    """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None
+    (default), computing in `precision` ("float32" or "bf16")."""
     weights = default_weights() if weights is None else str(weights)
     if weights == OFFICIAL:
-        return import_official_checkpoint(official_checkpoint())
+        return import_official_checkpoint(official_checkpoint(), U2FusionNet(precision))
     if not os.path.isfile(weights):
         raise WeightsError(f"{weights}: no such weights file (or pass '{OFFICIAL}')")
     if not weights.endswith(KERAS_WEIGHTS_SUFFIX):
