@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -174,3 +176,27 @@ def test_missing_data_file(tiny_config):
     )
     with pytest.raises(U2FusionError, match=r"nonexistent\.h5: cannot be read"):
         Trainer(config, log=lambda _: None).run()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tasks", "multi-modal,denoising"], "unknown task(s) denoising"),
+        ([], "multi-modal.h5: cannot be read: no such file (prepare it with `make data`)"),
+    ],
+)
+def test_cli_errors(tmp_path, args, message):
+    command = [
+        sys.executable,
+        "-m",
+        "u2fusion_tf.train",
+        "--data_dir",
+        str(tmp_path),
+        "--run_dir",
+        str(tmp_path / "run"),
+        *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
