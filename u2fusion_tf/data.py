@@ -41,7 +41,7 @@ import h5py
 import numpy as np
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import pair_by_stem, read_image, to_luminance
+from u2fusion_tf.images import pair_by_stem, read_image, require_same_size, to_luminance
 
 FORMAT_VERSION = 1
 PATCH_SIZE = 64
@@ -114,10 +114,7 @@ def augmented(
 def read_pair(path1: Path, path2: Path) -> np.ndarray:
     """The Y channels of two aligned images as one (H, W, 2) float32 array."""
     y1, y2 = (to_luminance(read_image(path)) for path in (path1, path2))
-    if y1.shape != y2.shape:
-        raise ImageError(
-            str(path2), f"is {y2.shape[0]}x{y2.shape[1]} but {path1} is {y1.shape[0]}x{y1.shape[1]}"
-        )
+    require_same_size(path2, y2, path1, y1)
     return np.stack([y1, y2], axis=-1)
 
 

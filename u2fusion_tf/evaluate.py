@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import RAW_SUFFIX, pair_by_stem, read_image
+from u2fusion_tf.images import RAW_SUFFIX, pair_by_stem, read_image, require_same_size
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
 
 
@@ -92,11 +92,7 @@ def score_folders(
         log(f"[{index}/{len(pairs)}] {stem}")
         try:
             a, b = read_image(path_a), read_image(path_b)
-            if a.shape[:2] != b.shape[:2]:
-                raise ImageError(
-                    str(path_b),
-                    f"is {b.shape[0]}x{b.shape[1]} but {path_a} is {a.shape[0]}x{a.shape[1]}",
-                )
+            require_same_size(path_b, b, path_a, a)
         except ImageError as error:
             skipped.append(str(error))
             continue
@@ -106,11 +102,7 @@ def score_folders(
                 if path_f is None:
                     raise ImageError(os.path.join(folder, stem + ".*"), "missing")
                 f = read_fused(path_f)
-                if f.shape[:2] != a.shape[:2]:
-                    raise ImageError(
-                        str(path_f),
-                        f"is {f.shape[0]}x{f.shape[1]} but the sources are {a.shape[0]}x{a.shape[1]}",
-                    )
+                require_same_size(path_f, f, path_a, a)
             except ImageError as error:
                 skipped.append(str(error))
                 continue

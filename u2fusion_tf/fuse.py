@@ -32,6 +32,7 @@ from u2fusion_tf.images import (
     fuse_chroma,
     pair_by_stem,
     read_image,
+    require_same_size,
     rgb_to_ycbcr,
     write_image,
     ycbcr_to_rgb,
@@ -135,13 +136,7 @@ def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
                 str(path),
                 f"is {image.shape[0]}x{image.shape[1]}; fusion needs at least {MIN_SIDE}x{MIN_SIDE}",
             )
-        first_path, first = paths[0], images[0]
-        if image.shape[:2] != first.shape[:2]:
-            raise ImageError(
-                str(path),
-                f"is {image.shape[0]}x{image.shape[1]} but {first_path} is "
-                f"{first.shape[0]}x{first.shape[1]}; sources must be the same size",
-            )
+        require_same_size(path, image, paths[0], images[0])
     return images
 
 

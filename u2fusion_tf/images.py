@@ -68,6 +68,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
+def require_same_size(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    reference_path: str | os.PathLike,
+    reference: np.ndarray,
+) -> None:
+    """Raises `ImageError` naming both files and sizes when `image` and `reference` differ."""
+    if image.shape[:2] != reference.shape[:2]:
+        raise ImageError(
+            str(path),
+            f"is {image.shape[0]}x{image.shape[1]} but {reference_path} is "
+            f"{reference.shape[0]}x{reference.shape[1]}; sources must be the same size",
+        )
+
+
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on 0.5)."""
     ycbcr = rgb.astype(np.float32) @ _RGB_TO_YCBCR.T.astype(np.float32)
