@@ -21,7 +21,7 @@ TRAIN_FLAGS ?=
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard
+.PHONY: install demo test lint data train-all tensorboard bench
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -57,3 +57,8 @@ train-all: data
 
 tensorboard:
 	tensorboard --logdir $(RUNS)
+
+# Speed on this machine: a table on stdout and the figures in $(OUT)/bench.json.
+bench:
+	mkdir -p $(OUT)
+	$(PYTHON) -m u2fusion_tf.bench --shared_data $(DATA_ROOT) --json $(OUT)/bench.json
