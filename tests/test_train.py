@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 
-import h5py
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf.data import FORMAT_VERSION
+from u2fusion_tf.data import PairSource, prepare
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASKS
 from u2fusion_tf.train import AuthorsRMSprop, TrainConfig, Trainer, swap_sources
@@ -21,27 +21,33 @@ from u2fusion_tf.weights import load_model
 RNG = np.random.default_rng(5)
 
 
-def write_task_file(path, task, count=40, size=16):
-    """A tiny prepared-data file: smooth random sources and positive information measures."""
-    base = RNG.uniform(0, 1, (count, size, size, 1)).astype(np.float32)
-    patches = np.concatenate([base, np.clip(base + RNG.normal(0, 0.2, base.shape), 0, 1)], axis=-1)
-    with h5py.File(path, "w") as file:
-        file["patches"] = patches.astype(np.float32)
-        file["information"] = RNG.uniform(1, 50, (count, 2)).astype(np.float32)
-        file.attrs.update(task=task, format_version=FORMAT_VERSION, vgg_weights="none")
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory):
+    """Tiny prepared-data files of the three tasks: 16x16 patches of two generated pairs each,
+    with the information measure of an untrained VGG16 head, as `make data` would store it."""
+    root = tmp_path_factory.mktemp("tasks")
+    files = {}
+    for task in TASKS:
+        folder1, folder2 = root / task / "a", root / task / "b"
+        folder1.mkdir(parents=True)
+        folder2.mkdir()
+        for stem in ("p1", "p2"):
+            image = cv2.GaussianBlur(RNG.uniform(0, 255, (48, 64)).astype(np.uint8), (0, 0), 1.0)
+            cv2.imwrite(str(folder1 / f"{stem}.png"), image)
+            cv2.imwrite(str(folder2 / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2.0))
+        files[task] = str(root / f"{task}.h5")
+        source = PairSource(task, folder1, folder2)
+        prepare([source], files[task], task, "none", patch_size=16, stride=16, log=lambda _: None)
+    return files
 
 
 @pytest.fixture
-def tiny_config(tmp_path):
-    files = {}
-    for task in TASKS:
-        files[task] = str(tmp_path / f"{task}.h5")
-        write_task_file(files[task], task)
+def tiny_config(tmp_path, task_files):
     return TrainConfig(
-        data_files=files,
+        data_files=task_files,
         run_dir=str(tmp_path / "run"),
         epochs=dict.fromkeys(TASKS, 1),
-        c=dict.fromkeys(TASKS, 10.0),
+        c=dict.fromkeys(TASKS, 0.1),
         batch_size=6,
         fisher_batches=2,
         fisher_batch_size=3,
@@ -83,14 +89,14 @@ def test_one_step_lowers_the_loss_and_weights_are_clipped(tiny_config):
     sources = tf.constant(data.train_sources[:6])
     information = tf.constant(data.train_information[:6])
     trainer.model.conv2_4.conv.bias.assign([80.0])
-    step = trainer.make_train_step(10.0)
-    before = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    step = trainer.make_train_step(0.1)
+    before = float(trainer.losses(sources, information, 0.1, training=False)["total"])
     step(sources, information)
     assert float(trainer.model.conv2_4.conv.bias[0]) == 50.0
     trainer.model.conv2_4.conv.bias.assign([0.0])
-    before = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    before = float(trainer.losses(sources, information, 0.1, training=False)["total"])
     step(sources, information)
-    after = float(trainer.losses(sources, information, 10.0, training=False)["total"])
+    after = float(trainer.losses(sources, information, 0.1, training=False)["total"])
     assert after < before
     for variable in trainer.model.trainable_variables:
         assert np.abs(variable.numpy()).max() <= 50.0
