@@ -122,6 +122,9 @@ def test_three_tasks_run_and_resume_after_task_one(tiny_config):
     assert not glob.glob(os.path.join(tiny_config.run_dir, "task2-*"))
     assert any("EWC: Fisher of 1 task(s)" in line for line in lines)
     stamp = os.path.getmtime(task1)
+    reordered = TrainConfig(**{**tiny_config.__dict__, "task_order": TASKS[::-1]})
+    with pytest.raises(U2FusionError, match="resume it with the same --tasks"):
+        Trainer(reordered, log=lines.append).run()
 
     lines.clear()
     second = Trainer(tiny_config, log=lines.append)

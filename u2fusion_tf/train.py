@@ -21,11 +21,12 @@ Running the same command again resumes where the last checkpoint left off (at mo
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -56,15 +57,15 @@ from u2fusion_tf.weights import save_weights
 PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
 
 
-@dataclass
+@dataclasses.dataclass
 class TrainConfig:
     """Every setting of a run; the defaults are the paper's and the authors' code's."""
 
     data_files: dict[str, str]
     run_dir: str
     task_order: Sequence[str] = TASKS
-    epochs: dict[str, int] = field(default_factory=lambda: dict(PAPER_EPOCHS))
-    c: dict[str, float] = field(default_factory=lambda: dict(TASK_C))
+    epochs: dict[str, int] = dataclasses.field(default_factory=lambda: dict(PAPER_EPOCHS))
+    c: dict[str, float] = dataclasses.field(default_factory=lambda: dict(TASK_C))
     batch_size: int = 18
     learning_rate: float = 1e-4
     rho: float = 0.6
@@ -235,6 +236,7 @@ class Trainer:
     def run(self) -> str:
         """Trains the remaining tasks; returns the final weights file of the last task trained."""
         config = self.config
+        self.record_settings()
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(
                 self.manager.latest_checkpoint
@@ -252,6 +254,24 @@ class Trainer:
             tasks_this_call += 1
         self.writer.flush()
         return self.weights_path(int(self.task_index) - 1)
+
+    def record_settings(self) -> None:
+        """Writes this call's settings to ``<run_dir>/config.json``, refusing to resume a run
+        whose tasks came in another order (its progress counts tasks in that order)."""
+        path = os.path.join(self.config.run_dir, "config.json")
+        if self.manager.latest_checkpoint and os.path.isfile(path):
+            with open(path) as stream:
+                earlier = json.load(stream)["task_order"]
+            if earlier != list(self.config.task_order):
+                raise U2FusionError(
+                    f"{path}: this run learns the tasks in the order {', '.join(earlier)}; "
+                    "resume it with the same --tasks, or start a new --run_dir"
+                )
+        os.makedirs(self.config.run_dir, exist_ok=True)
+        settings = {**dataclasses.asdict(self.config), "task_order": list(self.config.task_order)}
+        with open(path + ".tmp", "w") as stream:
+            json.dump(settings, stream, indent=2)
+        os.replace(path + ".tmp", path)
 
     def train_task(self, index: int) -> None:
         config = self.config
@@ -396,6 +416,11 @@ class Trainer:
         self.writer.flush()
 
 
+def flag_key(task: str) -> str:
+    """The task's name in flag names: --epochs_multi_modal, --c_multi_focus, ..."""
+    return task.replace("-", "_")
+
+
 def main(argv: list[str]) -> None:
     from absl import flags
 
@@ -405,13 +430,12 @@ def main(argv: list[str]) -> None:
     unknown = [t for t in order if t not in TASKS]
     if unknown:
         raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    key = lambda task: task.replace("-", "_")  # noqa: E731
     config = TrainConfig(
         data_files={t: os.path.join(f.data_dir, f"{t}.h5") for t in order},
         run_dir=f.run_dir,
         task_order=order,
-        epochs={t: getattr(f, f"epochs_{key(t)}") for t in TASKS},
-        c={t: getattr(f, f"c_{key(t)}") for t in TASKS},
+        epochs={t: getattr(f, f"epochs_{flag_key(t)}") for t in TASKS},
+        c={t: getattr(f, f"c_{flag_key(t)}") for t in TASKS},
         batch_size=f.batch_size,
         learning_rate=f.learning_rate,
         rho=f.rho,
@@ -454,7 +478,7 @@ def _define_flags() -> None:
         "tasks", list(TASKS), "Task order (the paper: multi-modal, multi-exposure, multi-focus)."
     )
     for task in TASKS:
-        key = task.replace("-", "_")
+        key = flag_key(task)
         flags.DEFINE_integer(f"epochs_{key}", PAPER_EPOCHS[task], f"Epochs of the {task} task.")
         flags.DEFINE_float(f"c_{key}", TASK_C[task], f"Eq. 2 constant c of the {task} task.")
     flags.DEFINE_enum(
