@@ -21,7 +21,7 @@ TRAIN_FLAGS ?=
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard bench
+.PHONY: install demo test lint data train-all tensorboard bench results
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -62,3 +62,8 @@ tensorboard:
 bench:
 	mkdir -p $(OUT)
 	$(PYTHON) -m u2fusion_tf.bench --shared_data $(DATA_ROOT) --json $(OUT)/bench.json
+
+# The shipped model against the authors' and classic methods on every test set: tables and a
+# figure in checkpoints/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
+results:
+	$(PYTHON) -m u2fusion_tf.results --data_root $(DATA_ROOT) --out_dir $(OUT) --report_dir checkpoints

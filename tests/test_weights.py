@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from u2fusion_tf.errors import WeightsError
+from u2fusion_tf.evaluate import u2fusion_test_sets
 from u2fusion_tf.fuse import fuse_y
 from u2fusion_tf.images import read_image, to_luminance
 from u2fusion_tf.weights import (
@@ -21,16 +22,6 @@ from u2fusion_tf.weights import (
     official_checkpoint,
     save_weights,
 )
-
-# The test pairs of the authors' repository, with the source order of their test program.
-U2FUSION_TEST_PAIRS = [
-    ("vis-ir/TNO/vis", "vis-ir/TNO/ir"),
-    ("vis-ir/RoadScene/vis", "vis-ir/RoadScene/ir"),
-    ("medical/pet", "medical/mri"),
-    ("multi-exposure/dataset1/oe", "multi-exposure/dataset1/ue"),
-    ("multi-exposure/dataset2/oe", "multi-exposure/dataset2/ue"),
-    ("multi-focus/far", "multi-focus/near"),
-]
 
 
 class AuthorsTF1Program:
@@ -103,10 +94,8 @@ def test_reproduces_the_authors_tf1_program_on_their_test_pairs(official_env, sh
     authors = AuthorsTF1Program(official_env)
     model = load_model("official")
     differences = []
-    for folder1, folder2 in U2FUSION_TEST_PAIRS:
-        first = shared_data / "u2fusion_test" / folder1
-        for path1 in sorted(first.iterdir()):
-            (path2,) = (shared_data / "u2fusion_test" / folder2).glob(path1.stem + ".*")
+    for pairs in u2fusion_test_sets(shared_data):
+        for _, path1, path2 in pairs.pairs():
             y1 = to_luminance(read_image(path1))
             y2 = to_luminance(read_image(path2))
             ours = fuse_y(y1, y2, model)

@@ -181,25 +181,19 @@ def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
 def bf16_accuracy(shared: Path) -> dict | None:
     """Max and mean |bf16 - float32| of the fused Y over the paper's test pairs (None without
     them or without trained weights)."""
+    from u2fusion_tf.evaluate import u2fusion_test_sets
     from u2fusion_tf.fuse import fuse_y
     from u2fusion_tf.images import read_image, to_luminance
 
-    root = shared / "u2fusion_test"
-    if not root.is_dir():
+    sets = u2fusion_test_sets(shared)
+    if not sets:
         return None
     models = {p: generator(p) for p in PRECISIONS}
     if models["float32"].weights_name == "random":
         return None
     maxima, means = [], []
-    for folder1 in (
-        sorted(root.glob("**/vis"))
-        + sorted(root.glob("**/pet"))
-        + sorted(root.glob("**/oe"))
-        + sorted(root.glob("**/far"))
-    ):
-        partner = {"vis": "ir", "pet": "mri", "oe": "ue", "far": "near"}[folder1.name]
-        for path1 in sorted(folder1.iterdir()):
-            path2 = next((folder1.parent / partner).glob(path1.stem + ".*"))
+    for pairs in sets:
+        for _, path1, path2 in pairs.pairs():
             y1, y2 = (to_luminance(read_image(p)) for p in (path1, path2))
             difference = np.abs(fuse_y(y1, y2, models["bf16"]) - fuse_y(y1, y2, models["float32"]))
             maxima.append(float(difference.max()))

@@ -19,18 +19,26 @@ means ignore NaN (the table shows how many images each method was scored on).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import RAW_SUFFIX, pair_by_stem, read_image, require_same_size
+from u2fusion_tf.images import (
+    RAW_SUFFIX,
+    pair_by_stem,
+    read_image,
+    require_same_size,
+    write_atomically,
+)
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
 
 
@@ -53,6 +61,82 @@ def split_stems(splits_path: str, dataset: str) -> frozenset[str]:
         raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
     except KeyError as error:
         raise U2FusionError(f"{splits_path}: no test split for dataset {dataset!r}") from error
+
+
+U2FUSION_TEST = "u2fusion_test"
+U2FUSION_TEST_FOLDERS = (
+    # table, task, first and second source folders under u2fusion_test/ (the authors' order)
+    ("vis-ir", "multi-modal", "vis-ir/TNO/vis", "vis-ir/TNO/ir"),
+    ("vis-ir", "multi-modal", "vis-ir/RoadScene/vis", "vis-ir/RoadScene/ir"),
+    ("medical", "multi-modal", "medical/pet", "medical/mri"),
+    (
+        "multi-exposure",
+        "multi-exposure",
+        "multi-exposure/dataset1/oe",
+        "multi-exposure/dataset1/ue",
+    ),
+    (
+        "multi-exposure",
+        "multi-exposure",
+        "multi-exposure/dataset2/oe",
+        "multi-exposure/dataset2/ue",
+    ),
+    ("multi-focus", "multi-focus", "multi-focus/far", "multi-focus/near"),
+)
+"""The paper's own test pairs, grouped into one table per task."""
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Source pairs scored together: two folders paired by stem, optionally only some stems."""
+
+    name: str
+    table: str
+    task: str
+    folder_a: Path
+    folder_b: Path
+    stems: frozenset[str] | None = None
+
+    def pairs(self) -> list[tuple[str, Path, Path]]:
+        """(stem, source A, source B) of every pair of the set, in stem order."""
+        found, _ = pair_by_stem(self.folder_a, self.folder_b)
+        return [pair for pair in found if self.stems is None or pair[0] in self.stems]
+
+
+def split_test_sets(data_root: str | os.PathLike) -> list[EvaluationSet]:
+    """The test split of every dataset in `data_root`/splits.json."""
+    splits_path = Path(data_root) / "splits.json"
+    try:
+        splits = json.loads(splits_path.read_text())
+    except (OSError, ValueError) as error:
+        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
+    return [
+        EvaluationSet(
+            name,
+            name,
+            entry["task"],
+            *(Path(data_root) / name / folder for folder in entry["sources"]),
+            frozenset(entry["test"]),
+        )
+        for name, entry in splits.items()
+    ]
+
+
+def u2fusion_test_sets(data_root: str | os.PathLike) -> list[EvaluationSet]:
+    """The paper's test pairs in `data_root`/u2fusion_test (empty if that folder is absent)."""
+    root = Path(data_root) / U2FUSION_TEST
+    if not root.is_dir():
+        return []
+    return [
+        EvaluationSet(
+            f"{U2FUSION_TEST}-{Path(first).parent.as_posix().replace('/', '-')}",
+            f"{U2FUSION_TEST}/{table}",
+            task,
+            root / first,
+            root / second,
+        )
+        for table, task, first, second in U2FUSION_TEST_FOLDERS
+    ]
 
 
 def method_name(folder: str) -> str:
@@ -155,13 +239,13 @@ def format_table(summary: dict, metrics: Sequence[str], markdown: bool = False) 
     )
 
 
-def write_csv(path: str, rows: Sequence[dict], metrics: Sequence[str]) -> None:
-    temporary = path + ".tmp"
-    with open(temporary, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, ["method", "stem", *metrics])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, path)
+def write_csv(path: str | os.PathLike, rows: Sequence[dict], metrics: Sequence[str]) -> None:
+    """Per-image scores as CSV, written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["method", "stem", *metrics])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, text.getvalue().encode())
 
 
 def main(argv: list[str]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,8 +102,11 @@ class YCbCr:
         return self.y if self.chroma is None else ycbcr_to_rgb(self.y, *self.chroma)
 
 
-def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> YCbCr:
-    """Fuses two or more images in sequence, returning luminance and chroma separately."""
+def fuse_ycbcr_with(
+    images: Sequence[np.ndarray], fuse_luminance: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> YCbCr:
+    """Fuses two or more images in sequence with any luminance fusion (the network or a
+    classic method), handling colour as described above; returns luminance and chroma."""
     if len(images) < 2:
         raise ValueError(f"fusion needs at least two images, got {len(images)}")
     fused = YCbCr.of(images[0])
@@ -115,8 +118,13 @@ def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) 
             chroma = tuple(
                 fuse_chroma(c1, c2) for c1, c2 in zip(fused.chroma, source.chroma, strict=True)
             )
-        fused = YCbCr(fuse_y(fused.y, source.y, model, tile), chroma)
+        fused = YCbCr(fuse_luminance(fused.y, source.y), chroma)
     return fused
+
+
+def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> YCbCr:
+    """Fuses two or more images in sequence with the network, returning luminance and chroma."""
+    return fuse_ycbcr_with(images, lambda y1, y2: fuse_y(y1, y2, model, tile))
 
 
 def fuse(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> np.ndarray:

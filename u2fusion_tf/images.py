@@ -152,7 +152,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         if not ok:
             raise ImageError(path, "OpenCV could not encode the image")
         payload = encoded.tobytes()
-    _write_atomically(path, payload)
+    write_atomically(path, payload)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -161,7 +161,9 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_atomically(path: str, payload: bytes) -> None:
+def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
+    """Writes a whole file or nothing: a temporary file beside it, renamed into place."""
+    path = str(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=Path(path).suffix)

@@ -1,0 +1,58 @@
+"""`make results`: every test set fused by every method, scored, and reported."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+
+from u2fusion_tf import results
+from u2fusion_tf.evaluate import split_test_sets, u2fusion_test_sets
+from u2fusion_tf.metrics import METRIC_NAMES
+
+
+def test_quality_bar_reports_a_model_more_than_five_percent_behind():
+    def summary(ssim: float) -> dict:
+        return {metric: (1.0, 0.0, 3) for metric in METRIC_NAMES} | {"SSIM": (ssim, 0.0, 3)}
+
+    table, misses = results.quality_bar(
+        {
+            "close": {"u2fusion": summary(0.96), "official": summary(1.0)},
+            "behind": {"u2fusion": summary(0.90), "official": summary(1.0)},
+        }
+    )
+    assert misses == ["behind SSIM -10.0%"]
+    assert "| close | -4.0% | +0.0% | +0.0% |" in table
+
+
+def test_results_of_the_authors_model_against_itself(official_env, shared_data, tmp_path):
+    """One pair per set: every table, method and figure row is there, and a model compared with
+    itself sits exactly on the quality bar."""
+    sets = split_test_sets(shared_data) + u2fusion_test_sets(shared_data)
+    misses = results.run(
+        str(shared_data),
+        "official",
+        tmp_path / "out",
+        tmp_path / "report",
+        max_pairs=1,
+        log=lambda line: None,
+    )
+    assert misses == []
+    report = (tmp_path / "report" / "results.md").read_text()
+    tables = dict.fromkeys(s.table for s in sets)
+    assert len(tables) == 8
+    for table in tables:
+        section = report.split(f"## {table}\n", 1)[1].split("\n## ", 1)[0]
+        assert "| u2fusion (n=" in section and "| official (n=" in section
+        assert "laplacian_pyramid" in section
+        assert ("mertens" in section) == ("exposure" in table or table == "mefb")
+    bar = report.split("## Quality bar", 1)[1].split("\n## ", 1)[0]
+    assert bar.count("| +0.0% | +0.0% | +0.0% |") == len(tables)
+    assert report.count("| official (n=") >= len(tables) + 4  # + the paper-convention tables
+    with open(tmp_path / "out" / "scores.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    methods_per_set = [5 if s.task == "multi-exposure" else 4 for s in sets]
+    assert len(rows) == sum(methods_per_set)
+    figure = cv2.imread(str(tmp_path / "report" / "figure.jpg"))
+    width, height = results.FIGURE_TILE
+    assert figure.shape == (26 + 4 * (26 + height), width * len(results.FIGURE_COLUMNS), 3)

@@ -1,0 +1,289 @@
+"""The shipped model against the authors' and classic methods on every test set: ``make results``.
+
+For the test split of every dataset in ``splits.json`` and the paper's own test pairs
+(``u2fusion_test``), fuses each pair with every method, scores the results with
+`u2fusion_tf.metrics` and writes:
+
+- ``<report_dir>/results.md``: one table per dataset (standard convention, mean ± std), the
+  quality bar (the shipped model's SSIM, Qabf and VIF relative to the authors' model), and the
+  authors' model on ``u2fusion_test`` in the paper's convention;
+- ``<report_dir>/figure.jpg``: the sources and three fusions of the first test pair of every
+  dataset;
+- ``<out_dir>/scores.csv`` (per-image scores) and ``<out_dir>/fused/<set>/<method>/`` (the
+  fused images, 8-bit PNG, which is what is scored).
+
+Methods: ``u2fusion`` (``--weights``, default the shipped checkpoint), ``official`` (the
+authors' checkpoint), ``average`` and ``laplacian_pyramid`` (`u2fusion_tf.baselines`), and for
+multi-exposure sets ``mertens``. Every run fuses everything again, so the tables always match
+the weights given::
+
+    python -m u2fusion_tf.results --data_root ../shared/data --report_dir checkpoints
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from u2fusion_tf import baselines
+from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.evaluate import (
+    EvaluationSet,
+    format_table,
+    score_folders,
+    split_test_sets,
+    summarize,
+    u2fusion_test_sets,
+    write_csv,
+)
+from u2fusion_tf.fuse import fuse, fuse_ycbcr_with, read_sources
+from u2fusion_tf.images import read_image, write_atomically, write_image
+from u2fusion_tf.metrics import METRIC_NAMES
+from u2fusion_tf.model import U2FusionNet
+
+Fusion = Callable[[Sequence[np.ndarray]], np.ndarray]
+"""A method: same-sized source images in [0, 1] -> fused image (gray or RGB)."""
+
+QUALITY_BAR_METRICS = ("SSIM", "Qabf", "VIF")
+QUALITY_BAR_TOLERANCE = 0.05
+"""The shipped model should be within 5% of the authors' model on these metrics, or better."""
+PAPER_METRICS = ("CC", "SSIM", "PSNR", "SCD", "EI", "VIF", "AG")
+"""The metrics of the paper's Tables 1-4 (its MG is AG here)."""
+FIGURE_COLUMNS = ("source A", "source B", "u2fusion", "official", "laplacian_pyramid")
+FIGURE_TILE = (300, 220)
+"""Width and height each image is fitted into in the figure."""
+
+
+def methods(networks: dict[str, U2FusionNet], task: str) -> dict[str, Fusion]:
+    """The methods compared on a set of the given task, by the folder name of their results."""
+    found: dict[str, Fusion] = {
+        name: (lambda images, model=model: fuse(images, model)) for name, model in networks.items()
+    }
+    for name, luminance_fusion in (
+        ("average", baselines.average),
+        ("laplacian_pyramid", baselines.laplacian_pyramid),
+    ):
+        found[name] = lambda images, f=luminance_fusion: fuse_ycbcr_with(images, f).to_image()
+    if task == "multi-exposure":
+        found["mertens"] = baselines.mertens
+    return found
+
+
+def fuse_set(
+    evaluation_set: EvaluationSet,
+    fusions: dict[str, Fusion],
+    out_dir: Path,
+    max_pairs: int = 0,
+    log: Callable[[str], None] = print,
+) -> tuple[list[Path], list[str]]:
+    """Fuses the set's pairs with every method; returns the method folders and the failures."""
+    pairs = evaluation_set.pairs()[: max_pairs or None]
+    if not pairs:
+        raise U2FusionError(
+            f"{evaluation_set.folder_a} and {evaluation_set.folder_b}: no test pairs found"
+        )
+    folders = [out_dir / "fused" / evaluation_set.name / method for method in fusions]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for index, (stem, path_a, path_b) in enumerate(pairs, 1):
+        log(f"{evaluation_set.name} [{index}/{len(pairs)}] {stem}")
+        try:
+            images = read_sources([path_a, path_b])
+        except ImageError as error:
+            failures.append(str(error))
+            continue
+        for folder, fusion in zip(folders, fusions.values(), strict=True):
+            write_image(folder / f"{stem}.png", np.clip(fusion(images), 0.0, 1.0))
+    return folders, failures
+
+
+def score_set(
+    evaluation_set: EvaluationSet,
+    folders: Sequence[Path],
+    convention: str,
+    metrics: Sequence[str] = METRIC_NAMES,
+    log: Callable[[str], None] = print,
+) -> tuple[list[dict], list[str]]:
+    """Scores the fused folders of a set; each row's stem is prefixed by the set's name."""
+    stems = frozenset(p.stem for p in folders[0].glob("*.png"))
+    rows, skipped = score_folders(
+        str(evaluation_set.folder_a),
+        str(evaluation_set.folder_b),
+        [str(folder) for folder in folders],
+        metrics,
+        convention,
+        stems,
+        log=lambda line: None,
+    )
+    log(f"{evaluation_set.name}: scored {len(rows)} results ({convention} convention)")
+    for row in rows:
+        row["stem"] = f"{evaluation_set.name}/{row['stem']}"
+    return rows, skipped
+
+
+def quality_bar(summaries: dict[str, dict]) -> tuple[str, list[str]]:
+    """A Markdown table of u2fusion / official - 1 per dataset and metric; and the misses."""
+    header = ["dataset", *QUALITY_BAR_METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    misses = []
+    for table, summary in summaries.items():
+        cells = []
+        for metric in QUALITY_BAR_METRICS:
+            ours, theirs = summary["u2fusion"][metric][0], summary["official"][metric][0]
+            relative = ours / theirs - 1
+            cells.append(f"{relative:+.1%}")
+            if relative < -QUALITY_BAR_TOLERANCE:
+                misses.append(f"{table} {metric} {relative:+.1%}")
+        lines.append("| " + " | ".join([table, *cells]) + " |")
+    return "\n".join(lines), misses
+
+
+def make_figure(examples: Sequence[tuple[str, dict[str, Path]]], path: Path) -> None:
+    """A grid: one row per example pair, columns `FIGURE_COLUMNS`, under a header of names."""
+    width, height = FIGURE_TILE
+    header = _strip(width * len(FIGURE_COLUMNS))
+    for index, column in enumerate(FIGURE_COLUMNS):
+        _label(header[:, index * width :], column)
+    parts = [header]
+    for label, images in examples:
+        tiles = [_tile(read_image(images[column]), width, height) for column in FIGURE_COLUMNS]
+        parts += [_label(_strip(header.shape[1]), label), np.concatenate(tiles, axis=1)]
+    write_image(path, np.concatenate(parts).astype(np.float32) / 255)
+
+
+def _tile(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image as 8-bit RGB, scaled to fit width x height and centred on white."""
+    image = np.round(image * 255).astype(np.uint8)
+    image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+    scale = min(width / image.shape[1], height / image.shape[0])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    tile = np.full((height, width, 3), 255, np.uint8)
+    top, left = (height - size[1]) // 2, (width - size[0]) // 2
+    tile[top : top + size[1], left : left + size[0]] = image
+    return tile
+
+
+def _strip(width: int) -> np.ndarray:
+    return np.full((26, width, 3), 255, np.uint8)
+
+
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    cv2.putText(image, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return image
+
+
+def run(
+    data_root: str,
+    weights: str,
+    out_dir: Path,
+    report_dir: Path,
+    max_pairs: int = 0,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """Fuses, scores and reports every test set; returns the quality-bar misses."""
+    from u2fusion_tf.weights import OFFICIAL, load_model
+
+    sets = split_test_sets(data_root) + u2fusion_test_sets(data_root)
+    networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
+    tables: dict[str, list[dict]] = {}
+    paper_rows: dict[str, list[dict]] = {}
+    skipped_all, examples = [], {}
+    for evaluation_set in sets:
+        folders, failures = fuse_set(
+            evaluation_set, methods(networks, evaluation_set.task), out_dir, max_pairs, log
+        )
+        rows, skipped = score_set(evaluation_set, folders, "standard", log=log)
+        tables.setdefault(evaluation_set.table, []).extend(rows)
+        skipped_all += failures + skipped
+        if evaluation_set.table.startswith("u2fusion_test"):
+            official = [folder for folder in folders if folder.name == "official"]
+            rows, _ = score_set(evaluation_set, official, "paper", PAPER_METRICS, log)
+            paper_rows.setdefault(evaluation_set.table, []).extend(rows)
+        else:
+            stem, path_a, path_b = evaluation_set.pairs()[0]
+            fused = {folder.name: folder / f"{stem}.png" for folder in folders}
+            examples[evaluation_set.table] = (
+                f"{evaluation_set.name}/{stem}",
+                {"source A": path_a, "source B": path_b, **fused},
+            )
+    summaries = {table: summarize(rows, METRIC_NAMES) for table, rows in tables.items()}
+    bar, misses = quality_bar(summaries)
+    report = [
+        "# Results on the test sets",
+        "",
+        "Written by `make results` (`python -m u2fusion_tf.results`). Standard convention "
+        "(images on the 0-255 scale; see the README for both conventions); mean ± std over the "
+        "test pairs; fused images scored as 8-bit PNG.",
+        "",
+    ]
+    for table, summary in summaries.items():
+        report += [f"## {table}", "", format_table(summary, METRIC_NAMES, markdown=True), ""]
+    report += [
+        "## Quality bar: the shipped model relative to the authors' model",
+        "",
+        f"u2fusion / official - 1 (the bar: no worse than -{QUALITY_BAR_TOLERANCE:.0%}).",
+        "",
+        bar,
+        "",
+        "## The authors' model on u2fusion_test, paper convention",
+        "",
+        "Images in [0, 1], SSIM summed over the two sources with the constants of L = 255, "
+        "PSNR with a 255 peak on [0, 1] data (see the README); AG is the paper's MG.",
+        "",
+    ]
+    for table, rows in paper_rows.items():
+        summary = summarize(rows, PAPER_METRICS)
+        report += [f"### {table}", "", format_table(summary, PAPER_METRICS, markdown=True), ""]
+    if skipped_all:
+        report += ["## Skipped", "", *(f"- {line}" for line in skipped_all), ""]
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(report_dir / "results.md", "\n".join(report).encode())
+    write_csv(
+        str(out_dir / "scores.csv"), [row for rows in tables.values() for row in rows], METRIC_NAMES
+    )
+    make_figure(list(examples.values()), report_dir / "figure.jpg")
+    log(f"wrote {report_dir / 'results.md'}, {report_dir / 'figure.jpg'}, {out_dir / 'scores.csv'}")
+    return misses
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    f = flags.FLAGS
+    del argv
+    from u2fusion_tf.weights import default_weights
+
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    misses = run(
+        f.data_root,
+        f.weights or default_weights(),
+        Path(f.out_dir),
+        Path(f.report_dir),
+        f.max_pairs,
+        log,
+    )
+    for miss in misses:
+        print(f"below the quality bar: {miss}")
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("data_root", "../shared/data", "Folder with splits.json and the datasets.")
+    flags.DEFINE_string("weights", None, "The model to report (default: the shipped checkpoint).")
+    flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
+    flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
+    flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    _define_flags()
+    run_main(main)
