@@ -102,6 +102,20 @@ def test_writes_8_bit_and_raw(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["f.npy", "f.png"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path, random_model):
+    """Atomic writes go through private temporary files; the results must not stay private."""
+    from u2fusion_tf.weights import save_weights
+
+    previous = os.umask(0o022)
+    try:
+        write_image(tmp_path / "f.png", np.zeros((2, 2)))
+        save_weights(random_model, tmp_path / "m.weights.h5")
+    finally:
+        os.umask(previous)
+    for name in ("f.png", "m.weights.h5"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_output_folder_not_writable(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(ImageError, match="not writable"):

@@ -172,10 +172,19 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
-        os.replace(temporary, path)
+        move_into_place(temporary, path)
     except OSError as error:
         os.unlink(temporary)
         raise ImageError(path, f"cannot be written ({error.strerror or error})") from error
+
+
+def move_into_place(temporary: str, path: str) -> None:
+    """Renames a finished temporary file to `path`, with the permissions a newly created file
+    gets (temporary files are private to their owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
 
 
 def pair_by_stem(

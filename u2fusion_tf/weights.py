@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from u2fusion_tf.errors import WeightsError
+from u2fusion_tf.images import move_into_place
 from u2fusion_tf.model import U2FusionNet
 
 OFFICIAL = "official"
@@ -136,7 +137,7 @@ def save_weights(model: keras.Model, path: str | os.PathLike) -> None:
     os.close(handle)
     try:
         model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, path)
+        move_into_place(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
