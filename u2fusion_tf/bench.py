@@ -85,7 +85,7 @@ def generator(precision: str) -> U2FusionNet:
 
     try:
         model = load_model(precision=precision)
-        model.weights_name = default_weights()
+        model.weights_name = Path(default_weights()).name
     except WeightsError:
         model = U2FusionNet(precision)
         model.weights_name = "random"
@@ -178,9 +178,9 @@ def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
     }
 
 
-def bf16_accuracy(shared: Path) -> dict | None:
+def bf16_accuracy(shared: Path, pairs_per_set: int = 0) -> dict | None:
     """Max and mean |bf16 - float32| of the fused Y over the paper's test pairs (None without
-    them or without trained weights)."""
+    them or without trained weights); `pairs_per_set` > 0 uses only the first pairs of each set."""
     from u2fusion_tf.evaluate import u2fusion_test_sets
     from u2fusion_tf.fuse import fuse_y
     from u2fusion_tf.images import read_image, to_luminance
@@ -193,19 +193,22 @@ def bf16_accuracy(shared: Path) -> dict | None:
         return None
     maxima, means = [], []
     for pairs in sets:
-        for _, path1, path2 in pairs.pairs():
+        for _, path1, path2 in pairs.pairs()[: pairs_per_set or None]:
             y1, y2 = (to_luminance(read_image(p)) for p in (path1, path2))
             difference = np.abs(fuse_y(y1, y2, models["bf16"]) - fuse_y(y1, y2, models["float32"]))
             maxima.append(float(difference.max()))
             means.append(float(difference.mean()))
     return {
+        "weights": models["float32"].weights_name,
         "pairs": len(means),
         "max_abs_diff": max(maxima),
         "mean_abs_diff": float(np.mean(means)),
     }
 
 
-def run(repeats: int, large_side: int, train_steps: int, shared: Path) -> dict:
+def run(
+    repeats: int, large_side: int, train_steps: int, shared: Path, accuracy_pairs_per_set: int = 0
+) -> dict:
     report = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -233,7 +236,7 @@ def run(repeats: int, large_side: int, train_steps: int, shared: Path) -> dict:
     report["bf16"]["fusion_speedup_1024"] = (
         report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
     )
-    report["bf16"]["accuracy"] = bf16_accuracy(shared)
+    report["bf16"]["accuracy"] = bf16_accuracy(shared, accuracy_pairs_per_set)
     report["peak_rss_gb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return report
 
@@ -282,9 +285,9 @@ def main(argv: list[str]) -> None:
     f = flags.FLAGS
     del argv
     report = run(f.repeats, f.large_side, f.train_steps, Path(f.shared_data))
-    print(format_report(report))
     if f.json:
         Path(f.json).write_text(json.dumps(report, indent=2))
+    print(format_report(report))
 
 
 def _define_flags() -> None:

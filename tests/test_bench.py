@@ -1,0 +1,26 @@
+"""The benchmark runs end to end and reports what issue-level targets are checked against."""
+
+from __future__ import annotations
+
+import json
+
+from u2fusion_tf import bench
+
+
+def test_a_small_benchmark_reports_every_figure(shared_data):
+    """One repeat, no 24-megapixel run, the first pair of each u2fusion_test set for accuracy."""
+    report = bench.run(
+        repeats=1, large_side=0, train_steps=1, shared=shared_data, accuracy_pairs_per_set=1
+    )
+    json.dumps(report)  # what --json writes
+    for precision in bench.PRECISIONS:
+        assert [row["size"] for row in report[precision]["fusion"]] == ["256x256", "1024x1024"]
+        assert all(row["gflops"] > 0 for row in report[precision]["fusion"])
+        assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
+    accuracy = report["bf16"]["accuracy"]
+    assert accuracy["weights"] == "u2fusion.weights.h5"  # the shipped default
+    assert accuracy["pairs"] == 6
+    assert accuracy["mean_abs_diff"] < 1 / 255
+    text = bench.format_report(report)
+    assert "bf16 vs float32 fused Y (u2fusion.weights.h5 weights) on 6 test pairs" in text
+    assert text.count("| float32 |") == 3 and text.count("| bf16 |") == 3
