@@ -88,6 +88,24 @@ def test_keras_weights_round_trip(official_env, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("source", ["official", "keras file"])
+def test_bf16_models_compute_in_bfloat16(official_env, tmp_path, source):
+    """Whichever way the weights arrive, `precision="bf16"` keeps float32 weights but computes
+    in bfloat16: its fused image differs from float32 by bf16 rounding, not by zero."""
+    weights = "official"
+    if source == "keras file":
+        weights = tmp_path / "official.weights.h5"
+        save_weights(load_model("official"), weights)
+    f32, bf16 = load_model(weights), load_model(weights, precision="bf16")
+    assert bf16.precision == "bf16" and bf16.conv1_1.conv.compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in bf16.weights)
+    for a, b in zip(f32.weights, bf16.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    sources = tf.random.uniform((1, 64, 64, 2), seed=3)
+    difference = np.abs(bf16.infer(sources).numpy() - f32.infer(sources).numpy())
+    assert 0 < difference.mean() < 1 / 255
+
+
 def test_reproduces_the_authors_tf1_program_on_their_test_pairs(official_env, shared_data):
     """The fused Y of all 35 pairs in u2fusion_test, whole images, agrees with the authors'
     graph to float32 rounding."""

@@ -118,7 +118,7 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
         raise WeightsError(
             f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
         )
-    model = U2FusionNet()
+    model = U2FusionNet(precision)
     try:
         model.load_weights(weights)
     except Exception as error:  # h5py and Keras raise many types for a bad file
