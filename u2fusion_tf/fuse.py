@@ -241,7 +241,7 @@ def _define_flags():
         "precision",
         "float32",
         list(PRECISIONS),
-        "Compute precision; bf16 is ~4x faster on CPUs with bf16 units.",
+        "Compute precision; bf16 is about 3.5x faster on CPUs with bf16 units (fused Y within 0.005).",
     )
     flags.DEFINE_integer(
         "tile",
