@@ -16,6 +16,9 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     for precision in bench.PRECISIONS:
         assert [row["size"] for row in report[precision]["fusion"]] == ["256x256", "1024x1024"]
         assert all(row["gflops"] > 0 for row in report[precision]["fusion"])
+        # the convolutions are most of fusion's time (at 512x512, a quarter of 1024x1024)
+        alone, whole = report[precision]["convolutions_alone"], report[precision]["fusion"][1]
+        assert 0.3 < alone["seconds"] / (whole["seconds"] / 4) < 1.5
         assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
     accuracy = report["bf16"]["accuracy"]
     assert accuracy["weights"] == "u2fusion.weights.h5"  # the shipped default
@@ -23,4 +26,5 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert 0 < accuracy["mean_abs_diff"] < 1 / 255  # bf16 really computed in bf16
     text = bench.format_report(report)
     assert "bf16 vs float32 fused Y (u2fusion.weights.h5 weights) on 6 test pairs" in text
-    assert text.count("| float32 |") == 3 and text.count("| bf16 |") == 3
+    assert text.count("| float32 |") == 4 and text.count("| bf16 |") == 4
+    assert text.count("the ten convolutions alone, 512x512") == 2

@@ -7,6 +7,8 @@ the median of ``--repeats`` timed runs after a warm-up:
 * fusion throughput (megapixels/s, achieved GFLOP/s and its ratio to the float32 ceiling) at
   256x256, 1024x1024 and a 24-megapixel pair fused in tiles, with the peak resident memory of
   the large run (measured in a child process);
+* the network's ten convolutions timed alone (``tf.nn.conv2d`` on inputs of their shapes at
+  512x512): the bound that fusion cannot pass whatever the code around them does;
 * training seconds per step and patches/s, with precomputed degrees and with VGG16 in the step;
 * data preparation: patches/s of the VGG16 information measure;
 * the same in bfloat16, with the max and mean absolute difference of the bf16 fused Y from
@@ -100,6 +102,24 @@ def fusion_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> d
         "size": f"{side}x{side}",
         "seconds": seconds,
         "megapixels_per_s": side * side / seconds / 1e6,
+        "gflops": gflops,
+        "ratio_to_float32_ceiling": gflops / ceiling,
+    }
+
+
+def convolutions_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> dict:
+    """The ten convolutions of `model`, each timed alone on a random input of its shape."""
+    dtype = tf.bfloat16 if model.precision == "bf16" else tf.float32
+    conv = tf.function(lambda x, kernel: tf.nn.conv2d(x, kernel, 1, "VALID"))
+    seconds = 0.0
+    for layer in model.named_convolutions().values():
+        kernel = tf.cast(layer.kernel, dtype)
+        x = tf.cast(tf.random.uniform((1, side + 2, side + 2, kernel.shape[2]), seed=3), dtype)
+        seconds += median_seconds(lambda x=x, kernel=kernel: conv(x, kernel).numpy(), repeats)
+    gflops = side * side * FLOPS_PER_PIXEL / seconds / 1e9
+    return {
+        "size": f"{side}x{side}",
+        "seconds": seconds,
         "gflops": gflops,
         "ratio_to_float32_ceiling": gflops / ceiling,
     }
@@ -230,6 +250,7 @@ def run(
             rows.append(large_fusion_row(precision, large_side, f32))
         report[precision] = {
             "fusion": rows,
+            "convolutions_alone": convolutions_row(model, 512, repeats, f32),
             "training": training_rows(precision, repeats, train_steps),
             "vgg_measure": measure_row(precision, repeats, ceiling),
         }
@@ -257,6 +278,12 @@ def format_report(report: dict) -> str:
                 f"| {precision} | {row['size']} | {row['seconds']:.3f} | {row['megapixels_per_s']:.3f} | "
                 f"{row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | {rss} |"
             )
+    for precision in PRECISIONS:
+        row = report[precision]["convolutions_alone"]
+        lines.append(
+            f"| {precision} | the ten convolutions alone, {row['size']} | {row['seconds']:.3f} | | "
+            f"{row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | |"
+        )
     lines += [
         "",
         "| precision | train s/step (stored degrees) | train s/step (VGG in step) | ratio | VGG measure patches/s | VGG GFLOP/s (of ceiling) |",
