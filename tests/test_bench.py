@@ -16,9 +16,10 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     for precision in bench.PRECISIONS:
         assert [row["size"] for row in report[precision]["fusion"]] == ["256x256", "1024x1024"]
         assert all(row["gflops"] > 0 for row in report[precision]["fusion"])
-        # the convolutions are most of fusion's time (at 512x512, a quarter of 1024x1024)
+        # the convolutions are most of fusion's time (scaled to the same number of pixels)
         alone, whole = report[precision]["convolutions_alone"], report[precision]["fusion"][1]
-        assert 0.3 < alone["seconds"] / (whole["seconds"] / 4) < 1.5
+        pixels = (bench.CONVOLUTIONS_SIDE / bench.FUSION_SIDES[1]) ** 2
+        assert 0.3 < alone["seconds"] / (whole["seconds"] * pixels) < 1.5
         assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
     accuracy = report["bf16"]["accuracy"]
     assert accuracy["weights"] == "u2fusion.weights.h5"  # the shipped default

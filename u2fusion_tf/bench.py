@@ -48,6 +48,9 @@ VGG_CONVOLUTIONS = [
 VGG_FLOPS = sum(2 * 9 * side * side * c_in * c_out for side, c_in, c_out in VGG_CONVOLUTIONS)
 LARGE_SIDE = 4899
 """A 4899x4899 pair is 24.0 megapixels."""
+FUSION_SIDES = (256, 1024)
+CONVOLUTIONS_SIDE = 512
+"""Side at which the ten convolutions are timed alone."""
 
 
 def flops_per_pixel() -> int:
@@ -245,12 +248,12 @@ def run(
     for precision in PRECISIONS:
         ceiling = report["ceilings_gflops"][precision]
         model = generator(precision)
-        rows = [fusion_row(model, side, repeats, f32) for side in (256, 1024)]
+        rows = [fusion_row(model, side, repeats, f32) for side in FUSION_SIDES]
         if large_side:
             rows.append(large_fusion_row(precision, large_side, f32))
         report[precision] = {
             "fusion": rows,
-            "convolutions_alone": convolutions_row(model, 512, repeats, f32),
+            "convolutions_alone": convolutions_row(model, CONVOLUTIONS_SIDE, repeats, f32),
             "training": training_rows(precision, repeats, train_steps),
             "vgg_measure": measure_row(precision, repeats, ceiling),
         }

@@ -110,15 +110,16 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
     """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None
     (default), computing in `precision` ("float32" or "bf16")."""
     weights = default_weights() if weights is None else str(weights)
-    if weights == OFFICIAL:
-        return import_official_checkpoint(official_checkpoint(), U2FusionNet(precision))
-    if not os.path.isfile(weights):
-        raise WeightsError(f"{weights}: no such weights file (or pass '{OFFICIAL}')")
-    if not weights.endswith(KERAS_WEIGHTS_SUFFIX):
-        raise WeightsError(
-            f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
-        )
+    if weights != OFFICIAL:
+        if not os.path.isfile(weights):
+            raise WeightsError(f"{weights}: no such weights file (or pass '{OFFICIAL}')")
+        if not weights.endswith(KERAS_WEIGHTS_SUFFIX):
+            raise WeightsError(
+                f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
+            )
     model = U2FusionNet(precision)
+    if weights == OFFICIAL:
+        return import_official_checkpoint(official_checkpoint(), model)
     try:
         model.load_weights(weights)
     except Exception as error:  # h5py and Keras raise many types for a bad file
