@@ -43,7 +43,9 @@ import numpy as np
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.images import pair_by_stem, read_image, require_same_size, to_luminance
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2: g measured with the VGG16 input resized on TF1's grid (version 1 used TF2's
+half-pixel grid, so its stored g differs and it is refused)."""
 PATCH_SIZE = 64
 MEASURE_BATCH = 32
 """Patches whose information measure is computed together (bounded memory, good VGG speed)."""
@@ -240,9 +242,16 @@ def load_patches(path: str, task: str | None = None) -> PatchSet:
     try:
         with h5py.File(path, "r") as file:
             attrs = dict(file.attrs)
-            if attrs.get("format_version") != FORMAT_VERSION:
+            version = attrs.get("format_version")
+            if version is not None and version < FORMAT_VERSION:
                 raise U2FusionError(
-                    f"{path}: not a u2fusion_tf patch file (format_version {attrs.get('format_version')})"
+                    f"{path}: prepared by an earlier version (format {version}, this one reads "
+                    f"{FORMAT_VERSION}: its information measure differs); prepare it again "
+                    "(delete it and run `make data`)"
+                )
+            if version != FORMAT_VERSION:
+                raise U2FusionError(
+                    f"{path}: not a u2fusion_tf patch file (format_version {version})"
                 )
             patches = file["patches"][...]
             information = file["information"][...]

@@ -7,7 +7,8 @@ U2Fusion weighs each source by the gradient energy of its VGG16 feature maps (pa
 * Eq. 2: [w1, w2] = softmax([g(I1) / c, g(I2) / c]), c a per-task constant.
 
 The VGG16 input follows the authors' code: the gray [0, 1] patch, nearest-neighbour resized to
-224x224, repeated to three channels, times 255, minus the BGR channel means (caffe style).
+224x224 on TF1's grid (source pixel floor(i * in / out), no half-pixel centres), repeated to
+three channels, times 255, minus the BGR channel means (caffe style).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from u2fusion_tf.errors import U2FusionError
 TASKS = ("multi-modal", "multi-exposure", "multi-focus")
 """The three tasks, in the order the paper learns them."""
 TASK_C = {"multi-modal": 3200.0, "multi-exposure": 3500.0, "multi-focus": 100.0}
-"""Eq. 2's constant c per task (the authors' values)."""
+"""Eq. 2's constant c per task, as the authors' code sets it. The paper's text gives c = 3e3 for
+the multi-modal task; the released code (and this default) use 3200."""
 VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 VGG_INPUT_SIDE = 224
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)
@@ -87,7 +89,7 @@ class VGGFeatureHead(keras.Model):
         return vgg
 
     def call(self, patches):
-        x = tf.image.resize(patches, (VGG_INPUT_SIDE, VGG_INPUT_SIDE), method="nearest")
+        x = resize_like_tf1(patches, VGG_INPUT_SIDE)
         x = tf.repeat(x, 3, axis=-1) * 255.0 - tf.constant(VGG_BGR_MEANS, x.dtype)
         return self.vgg(x, training=False)
 
@@ -95,6 +97,16 @@ class VGGFeatureHead(keras.Model):
     def measure(self, patches):
         """g (Eq. 1) of each patch, as one traced graph."""
         return laplacian_energy(self(patches))
+
+
+def resize_like_tf1(images: tf.Tensor, side: int) -> tf.Tensor:
+    """Nearest-neighbour resize to side x side as the authors' TF1
+    ``tf.image.resize_nearest_neighbor`` (align_corners=False, half_pixel_centers=False);
+    TF2's ``tf.image.resize(method="nearest")`` samples half-pixel centres and so takes another
+    source pixel for some rows and columns."""
+    return tf.raw_ops.ResizeNearestNeighbor(
+        images=images, size=[side, side], align_corners=False, half_pixel_centers=False
+    )
 
 
 def _imagenet_vgg16() -> keras.Model:
