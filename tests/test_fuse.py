@@ -182,12 +182,15 @@ def make_bad_case(case, tmp_path, pair):
     if case == "tiny":
         cv2.imwrite(str(tmp_path / "line.png"), np.zeros((1, 30), np.uint8))
         return ["--inputs", tmp_path / "line.png", tmp_path / "line.png"], "line.png: is 1x30"
+    if case == "huge":
+        (tmp_path / "huge.pgm").write_bytes(b"P5\n36906 35676\n255\n" + bytes(64))
+        return ["--inputs", good, tmp_path / "huge.pgm"], "huge.pgm: declares 36906x35676 pixels"
     if case == "no folder":
         return ["--inputs", *pair], "does not exist"
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["missing", "not an image", "sizes", "tiny", "no folder"])
+@pytest.mark.parametrize("case", ["missing", "not an image", "sizes", "tiny", "huge", "no folder"])
 def test_cli_bad_input(case, pair, tmp_path, random_weights_file):
     args, message = make_bad_case(case, tmp_path, pair)
     output = tmp_path / ("absent/f.png" if case == "no folder" else "f.png")

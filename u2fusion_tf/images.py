@@ -1,6 +1,7 @@
 """Image files and colour, as the authors' test program handles them.
 
-* Reading: 8- or 16-bit, gray, RGB or RGBA (alpha dropped), scaled to float32 in [0, 1].
+* Reading: 8- or 16-bit, gray, RGB or RGBA (alpha dropped), scaled to float32 in [0, 1]. An
+  image declaring more than `max_pixels()` pixels is refused from its header, before decoding.
 * Colour: the network sees only luminance. RGB is split into Y, Cb, Cr (JPEG/BT.601 full range,
   chroma centred on 0.5); the fused Y is recombined with the sources' chroma (paper Eq. 10).
 * Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always through a
@@ -17,13 +18,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from u2fusion_tf.errors import ImageError
+from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.headers import declared_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 """What the fuse tool writes as 8-bit images (and what it looks for when pairing folders)."""
 RAW_SUFFIX = ".npy"
 CHROMA_CENTRE = 0.5
 """Cb and Cr of a gray pixel (128/255 in the authors' 8-bit terms is taken as 0.5)."""
+
+MAX_PIXELS_ENV = "U2FUSION_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 1 << 28
+"""268 million pixels (16384x16384): about 3 GB as float32 RGB, the most one pair of sources can
+take on a machine with 8 GB and still be fused in tiles."""
+
+HEADER_BYTES = 1 << 20
+"""How much of a file is searched for its declared size (JPEG metadata may come first)."""
 
 _RGB_TO_YCBCR = np.array(
     [
@@ -34,10 +44,22 @@ _RGB_TO_YCBCR = np.array(
 )
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) `read_image` accepts: ``$U2FUSION_MAX_PIXELS``, or
+    `DEFAULT_MAX_PIXELS`."""
+    value = os.environ.get(MAX_PIXELS_ENV, "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    if not value.isdigit() or int(value) == 0:
+        raise U2FusionError(f"{MAX_PIXELS_ENV}={value}: expected a positive number of pixels")
+    return int(value)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) RGB for colour.
 
-    Raises `ImageError` naming the file for a missing, unreadable or undecodable file.
+    Raises `ImageError` naming the file for a missing, unreadable or undecodable file, and for
+    one whose header declares more than `max_pixels()` pixels.
     """
     path = str(path)
     if not os.path.exists(path):
@@ -48,7 +70,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         encoded = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
-    pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if encoded.size else None
+    size, limit = declared_size(encoded[:HEADER_BYTES].tobytes()), max_pixels()
+    if size is not None and size[0] * size[1] > limit:
+        raise ImageError(
+            path,
+            f"declares {size[0]}x{size[1]} pixels, more than the limit of {limit} "
+            f"(set {MAX_PIXELS_ENV} to raise it)",
+        )
+    try:
+        pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if encoded.size else None
+    except cv2.error as error:  # e.g. a declared size above OpenCV's own limit
+        raise ImageError(path, f"is not an image OpenCV can decode ({error.err})") from error
     if pixels is None:
         raise ImageError(path, "is not an image OpenCV can decode")
     if pixels.dtype == np.uint8:
