@@ -134,6 +134,10 @@ def test_load_patches_rejects_bad_files(tmp_path, small_dataset):
     prepare([small_dataset], output, "multi-focus", "none", log=lambda _: None)
     with pytest.raises(U2FusionError, match="holds task 'multi-focus', expected 'multi-modal'"):
         load_patches(output, "multi-modal")
+    with h5py.File(output, "a") as file:
+        file.attrs["format_version"] = 1
+    with pytest.raises(U2FusionError, match=r"ok\.h5: prepared by an earlier version \(format 1"):
+        load_patches(output)
 
 
 def test_cli(small_dataset, tmp_path):

@@ -13,11 +13,13 @@ import tensorflow as tf
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import (
     LAPLACIAN,
+    VGG_BGR_MEANS,
     VGG_LAYERS,
     VGGFeatureHead,
     information_measure,
     laplacian_energy,
     preservation_degrees,
+    resize_like_tf1,
 )
 from u2fusion_tf.train import TrainConfig, Trainer
 
@@ -77,10 +79,6 @@ def test_head_preprocessing_layers_and_determinism(head):
     ]
     assert all(float(tf.reduce_min(f)) >= 0 for f in features), "post-ReLU outputs"
     assert head.trainable_weights == [] and len(head.weights) > 0
-    resized = tf.image.resize(patch, (224, 224), method="nearest").numpy()
-    assert (
-        resized[0, 0, 0, 0] == patch[0, 0, 0, 0] and resized[0, 223, 223, 0] == patch[0, 63, 63, 0]
-    )
     again = VGGFeatureHead("none", seed=0)
     np.testing.assert_allclose(
         information_measure(again, patch), information_measure(head, patch), rtol=1e-6
@@ -99,6 +97,21 @@ def test_head_preprocessing_layers_and_determinism(head):
         "block4_conv3",
         "block5_conv3",
     ]
+
+
+def test_vgg_input_is_resized_on_the_tf1_grid(head):
+    """The authors' TF1 resize_nearest_neighbor grid, not TF2's half-pixel one (which takes
+    another source pixel in 32 of 224 rows and columns), and the head really uses it."""
+    patch = RNG.uniform(0, 1, (2, 64, 64, 1)).astype(np.float32)
+    tf1 = tf.compat.v1.image.resize_nearest_neighbor(patch, (224, 224)).numpy()
+    np.testing.assert_array_equal(resize_like_tf1(tf.constant(patch), 224).numpy(), tf1)
+    rows = np.broadcast_to(np.arange(64, dtype=np.float32)[None, :, None, None], (1, 64, 64, 1))
+    sampled = resize_like_tf1(tf.constant(rows), 224).numpy()[0, :, 0, 0]
+    half_pixel = tf.image.resize(rows, (224, 224), method="nearest").numpy()[0, :, 0, 0]
+    np.testing.assert_array_equal(sampled, np.floor(np.arange(224) * 64 / 224))
+    assert int((sampled != half_pixel).sum()) == 32
+    x = np.repeat(tf1, 3, axis=-1) * 255.0 - np.array(VGG_BGR_MEANS, np.float32)
+    np.testing.assert_allclose(head(patch)[0], head.vgg(x)[0], rtol=1e-5, atol=1e-4)
 
 
 def test_head_input_scaling(head):

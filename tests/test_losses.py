@@ -57,6 +57,19 @@ def test_mse_loss_eq5(batch):
     assert float(mse_loss(fused, sources, degrees)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_mse_loss_as_released_weighs_batch_means(batch):
+    """The authors' mean(s[:, 0] * mse1 + s[:, 1] * mse2) with s (B, 2) and mse (B, 1)."""
+    fused, sources, degrees = batch
+    mse1 = ((fused - sources[..., :1]) ** 2).mean(axis=(1, 2))  # (B, 1) as in their code
+    mse2 = ((fused - sources[..., 1:]) ** 2).mean(axis=(1, 2))
+    expected = np.mean(degrees[:, 0] * mse1 + degrees[:, 1] * mse2)
+    released = float(mse_loss(fused, sources, degrees, "authors"))
+    assert released == pytest.approx(expected, rel=1e-5)
+    assert abs(released - float(mse_loss(fused, sources, degrees))) > 1e-4
+    with pytest.raises(ValueError, match="unknown MSE weighting"):
+        mse_loss(fused, sources, degrees, "average")
+
+
 def test_degrees_select_sources_and_alpha(batch):
     fused, sources, _ = batch
     only_first = np.tile([[1.0, 0.0]], (3, 1)).astype(np.float32)

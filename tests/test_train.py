@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import subprocess
@@ -14,8 +15,14 @@ import tensorflow as tf
 
 from u2fusion_tf.data import PairSource, prepare
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.features import TASKS
-from u2fusion_tf.train import AuthorsRMSprop, TrainConfig, Trainer, swap_sources
+from u2fusion_tf.features import TASK_C, TASKS
+from u2fusion_tf.train import (
+    AuthorsRMSprop,
+    TrainConfig,
+    Trainer,
+    fisher_batch_indices,
+    swap_sources,
+)
 from u2fusion_tf.weights import load_model
 
 RNG = np.random.default_rng(5)
@@ -209,3 +216,46 @@ def test_cli_errors(tmp_path, args, message):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
+
+
+def test_fisher_batches_are_random_slices_of_the_shuffled_patches():
+    """As the authors draw them: not neighbouring patches in file order (one or two images)."""
+    draw = [fisher_batch_indices(np.random.default_rng(3), 1000, 30, 18) for _ in range(2)]
+    for first, again in zip(*draw, strict=True):
+        np.testing.assert_array_equal(first, again)
+    batches = draw[0]
+    assert len(batches) == 30 and all(len(b) == 18 for b in batches)
+    assert all(((b >= 0) & (b < 1000)).all() and len(set(b)) == 18 for b in batches)
+    spans = [int(b.max() - b.min()) for b in batches]
+    assert min(spans) > 100, "a batch spans the file, not one image's neighbouring patches"
+    assert len({tuple(b) for b in batches}) == 30
+
+
+def test_data_of_another_vgg_head_is_refused(tiny_config):
+    for change in ({"vgg_weights": "imagenet"}, {"vgg_seed": 1}):
+        config = dataclasses.replace(tiny_config, **change)
+        with pytest.raises(U2FusionError, match=r"multi-modal\.h5: prepared with the VGG16 head"):
+            Trainer(config, log=lambda _: None).run()
+
+
+def test_degenerate_degrees_stop_unless_fixed_degrees_is_asked(tiny_config):
+    lines = []
+    paper_c = dataclasses.replace(tiny_config, c=dict(TASK_C), stop_after_tasks=1)
+    with pytest.raises(U2FusionError, match=r"with c = 3200 the preservation degrees hardly vary"):
+        Trainer(paper_c, log=lines.append).run()
+    assert any("w1 at the 10th / 50th / 90th percentile" in line for line in lines)
+    Trainer(dataclasses.replace(paper_c, fixed_degrees=True), log=lambda _: None).run()
+
+
+def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
+    config = dataclasses.replace(
+        tiny_config, max_batches=dict.fromkeys(TASKS, 1), use_ewc=False, validate_every=0
+    )
+    trainer = Trainer(config, log=lambda _: None)
+    trainer.run()
+    assert int(trainer.global_step) == len(TASKS), "one batch per epoch of each task"
+    for index in range(1, len(TASKS) + 1):
+        fisher = np.load(os.path.join(config.run_dir, f"fisher-task{index}.npz"))
+        assert len(fisher.files) == len(trainer.model.trainable_variables)
+        assert all(np.isfinite(fisher[name]).all() for name in fisher.files)
+        assert any(fisher[name].max() > 0 for name in fisher.files)

@@ -73,11 +73,14 @@ class ElasticWeightConsolidation(tf.Module):
     def consolidate(self, model: keras.Model, task_fishers: Sequence[Sequence[tf.Tensor]]) -> None:
         """theta* <- the current weights; mu <- the mean of the Fishers of the tasks learnt so
         far, each measured on that task's data at the current weights (Eq. 9)."""
-        for index, (anchor, theta) in enumerate(
-            zip(self.anchors, model.trainable_variables, strict=True)
-        ):
+        for anchor, theta in zip(self.anchors, model.trainable_variables, strict=True):
             anchor.assign(theta)
-            self.fisher[index].assign(
-                tf.add_n([f[index] for f in task_fishers]) / len(task_fishers)
-            )
+        for mu, mean in zip(self.fisher, mean_fisher(task_fishers), strict=True):
+            mu.assign(mean)
         self.tasks.assign(len(task_fishers))
+
+
+def mean_fisher(task_fishers: Sequence[Sequence[tf.Tensor]]) -> list[tf.Tensor]:
+    """Eq. 9: mu, the mean of the tasks' Fisher diagonals, one tensor per variable."""
+    per_variable = zip(*task_fishers, strict=True)
+    return [tf.add_n(list(fishers)) / len(task_fishers) for fishers in per_variable]

@@ -7,6 +7,11 @@ degrees (paper Eqs. 4-6).
 
 E is the mean over the batch; SSIM is `tf.image.ssim` (11x11 Gaussian window, sigma 1.5,
 k1 0.01, k2 0.03) on [0, 1] images.
+
+`MSE_WEIGHTINGS` names how Eq. 5 weighs the batch: "paper" (the default) weights each patch's
+MSE by that patch's own degrees, as Eq. 5 writes; "authors" is the released code's
+``mean(s[:, 0] * mse1 + s[:, 1] * mse2)``, whose (B,) by (B, 1) broadcast makes it
+mean(w1) * mean(MSE1) + mean(w2) * mean(MSE2) over the batch.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import tensorflow as tf
 
 ALPHA = 20.0
 """Weight of L_mse in L_sim (Eq. 6)."""
+MSE_WEIGHTINGS = ("paper", "authors")
 
 
 def _per_source(fused: tf.Tensor, sources: tf.Tensor, similarity) -> tf.Tensor:
@@ -37,15 +43,28 @@ def ssim_loss(fused: tf.Tensor, sources: tf.Tensor, degrees: tf.Tensor) -> tf.Te
     )
 
 
-def mse_loss(fused: tf.Tensor, sources: tf.Tensor, degrees: tf.Tensor) -> tf.Tensor:
-    """Eq. 5 for fused (B, H, W, 1), sources (B, H, W, 2) and degrees (B, 2)."""
-    return tf.reduce_mean(tf.reduce_sum(degrees * _per_source(fused, sources, _mse), axis=-1))
+def mse_loss(
+    fused: tf.Tensor, sources: tf.Tensor, degrees: tf.Tensor, weighting: str = "paper"
+) -> tf.Tensor:
+    """Eq. 5 for fused (B, H, W, 1), sources (B, H, W, 2) and degrees (B, 2); `weighting` is one
+    of `MSE_WEIGHTINGS`."""
+    errors = _per_source(fused, sources, _mse)
+    if weighting == "authors":
+        return tf.reduce_sum(tf.reduce_mean(degrees, axis=0) * tf.reduce_mean(errors, axis=0))
+    if weighting != "paper":
+        raise ValueError(f"unknown MSE weighting {weighting!r}; use one of {MSE_WEIGHTINGS}")
+    return tf.reduce_mean(tf.reduce_sum(degrees * errors, axis=-1))
 
 
 def similarity_loss(
-    fused: tf.Tensor, sources: tf.Tensor, degrees: tf.Tensor, alpha: float = ALPHA
+    fused: tf.Tensor,
+    sources: tf.Tensor,
+    degrees: tf.Tensor,
+    alpha: float = ALPHA,
+    mse_weighting: str = "paper",
 ) -> dict[str, tf.Tensor]:
     """Eq. 6: {"total": L_ssim + alpha L_mse, "ssim": L_ssim, "mse": L_mse}."""
     fused = tf.cast(fused, tf.float32)
-    ssim, mse = ssim_loss(fused, sources, degrees), mse_loss(fused, sources, degrees)
+    ssim = ssim_loss(fused, sources, degrees)
+    mse = mse_loss(fused, sources, degrees, mse_weighting)
     return {"total": ssim + alpha * mse, "ssim": ssim, "mse": mse}

@@ -40,6 +40,7 @@ from u2fusion_tf.ewc import (
     LAMBDA,
     ElasticWeightConsolidation,
     fisher_diagonal,
+    mean_fisher,
 )
 from u2fusion_tf.features import (
     PRECISIONS,
@@ -49,12 +50,15 @@ from u2fusion_tf.features import (
     information_measure,
     preservation_degrees,
 )
-from u2fusion_tf.losses import ALPHA, similarity_loss
+from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS, similarity_loss
 from u2fusion_tf.model import PRECISIONS as MODEL_PRECISIONS
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import save_weights
 
 PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
+DEGENERATE_SPREAD = 1e-3
+"""Below this spread of w1 (90th minus 10th percentile over a task's patches) the degrees are
+all but fixed: c does not suit the information measure the data was prepared with."""
 
 
 @dataclasses.dataclass
@@ -65,6 +69,7 @@ class TrainConfig:
     run_dir: str
     task_order: Sequence[str] = TASKS
     epochs: dict[str, int] = dataclasses.field(default_factory=lambda: dict(PAPER_EPOCHS))
+    max_batches: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(TASKS, 0))
     c: dict[str, float] = dataclasses.field(default_factory=lambda: dict(TASK_C))
     batch_size: int = 18
     learning_rate: float = 1e-4
@@ -72,6 +77,7 @@ class TrainConfig:
     momentum: float = 0.15
     clip: float = 50.0
     alpha: float = ALPHA
+    mse_weighting: str = "paper"
     ewc_lambda: float = LAMBDA
     use_ewc: bool = True
     fixed_degrees: bool = False
@@ -133,6 +139,16 @@ class TaskData:
         return len(self.train_sources) // batch_size  # the remainder is dropped, as the authors did
 
 
+def fisher_batch_indices(
+    rng: np.random.Generator, count: int, batches: int, batch_size: int
+) -> list[np.ndarray]:
+    """The patches of each Fisher batch, as the authors draw them: the training patches are
+    shuffled, and every batch is a slice of `batch_size` at a random start of that order."""
+    order = rng.permutation(count)
+    starts = rng.integers(0, max(1, count - batch_size + 1), size=batches)
+    return [order[start : start + batch_size] for start in starts]
+
+
 class Trainer:
     """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes."""
 
@@ -180,10 +196,45 @@ class Trainer:
     def task_data(self, task: str) -> TaskData:
         if task not in self.data:
             path = self.config.data_files[task]
+            patch_set = load_patches(path, task)
+            self.require_same_head(path, patch_set.attrs)
             self.data[task] = TaskData(
-                task, load_patches(path, task), self.config.validation_patches, self.config.seed
+                task, patch_set, self.config.validation_patches, self.config.seed
             )
         return self.data[task]
+
+    def require_same_head(self, path: str, attrs: dict) -> None:
+        """Refuses data whose stored g came from another VGG16 head than --vgg_weights names: its
+        degrees would silently be another head's (e.g. all 0.5 with the paper's c)."""
+        stored = (str(attrs.get("vgg_weights")), int(attrs.get("vgg_seed", 0)))
+        wanted = (self.config.vgg_weights, self.config.vgg_seed)
+        if stored[0] != "none":
+            stored, wanted = stored[:1], wanted[:1]  # the seed only matters for untrained heads
+        if stored != wanted:
+            raise U2FusionError(
+                f"{path}: prepared with the VGG16 head --vgg_weights {stored[0]}"
+                + (f" (seed {stored[1]})" if len(stored) > 1 else "")
+                + f", but training uses --vgg_weights {self.config.vgg_weights}"
+                + (f" (seed {self.config.vgg_seed})" if len(stored) > 1 else "")
+                + "; train with the same head or prepare the data again"
+            )
+
+    def check_degrees(self, task: str, data: TaskData, c: float) -> None:
+        """Logs the w1 percentiles of the task's training patches and stops when they are all
+        but equal (unless the fixed-degrees ablation asks for that)."""
+        information = data.train_information
+        w1 = preservation_degrees(information[:, 0], information[:, 1], c).numpy()[:, 0]
+        p10, p50, p90 = np.percentile(w1, [10, 50, 90])
+        self.log(
+            f"{task}: w1 at the 10th / 50th / 90th percentile {p10:.3g} / {p50:.3g} / {p90:.3g}"
+            f" with c = {c:g}"
+        )
+        if p90 - p10 < DEGENERATE_SPREAD and not self.config.fixed_degrees:
+            raise U2FusionError(
+                f"{self.config.data_files[task]}: with c = {c:g} the preservation degrees hardly "
+                f"vary (w1 from {p10:.5f} to {p90:.5f}), i.e. fixed weights; choose c near the "
+                "typical |g1 - g2| of this data (checkpoints/README.md), or pass --fixed_degrees"
+            )
 
     def weights_path(self, index: int) -> str:
         return os.path.join(
@@ -205,7 +256,9 @@ class Trainer:
     def losses(self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool) -> dict:
         degrees = self.degrees(sources, information, c)
         fused = self.model(sources, training=training)
-        losses = similarity_loss(fused, sources, degrees, self.config.alpha)  # Eq. 6
+        losses = similarity_loss(  # Eq. 6
+            fused, sources, degrees, self.config.alpha, self.config.mse_weighting
+        )
         losses["ewc"] = self.ewc.penalty(self.model)  # 1/2 sum mu (theta - theta*)^2
         lam = self.config.ewc_lambda if self.config.use_ewc else 0.0
         losses["sim"] = losses["total"]
@@ -284,6 +337,9 @@ class Trainer:
             raise U2FusionError(
                 f"{config.data_files[task]}: fewer patches than one batch of {config.batch_size}"
             )
+        if config.max_batches.get(task):
+            per_epoch = min(per_epoch, config.max_batches[task])
+        self.check_degrees(task, data, c)
         if int(self.epoch) == 0 and int(self.step_in_epoch) == 0:
             self._reset_optimizer()
         self.log(
@@ -334,8 +390,7 @@ class Trainer:
         self.validate(index)
         save_weights(self.model, self.weights_path(index))
         self.log(f"task {task} done: {self.weights_path(index)}")
-        if config.use_ewc and index + 1 < len(config.task_order):
-            self.consolidate(index)
+        self.consolidate(index)
         self.task_index.assign_add(1)
         self.epoch.assign(0)
         self.step_in_epoch.assign(0)
@@ -354,7 +409,11 @@ class Trainer:
         self.manager.save(checkpoint_number=self.global_step)
 
     def consolidate(self, index: int) -> None:
-        """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9)."""
+        """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9).
+
+        mu is measured after every task, also after the last and without EWC (where lambda = 0
+        leaves it unused), so the importance of the weights can be compared (the paper's
+        Fig. 19): the run folder keeps it as ``fisher-task<k>.npz``."""
         config = self.config
         started = time.monotonic()
         fishers = []
@@ -363,9 +422,9 @@ class Trainer:
             c = config.c[learnt]
             rng = np.random.default_rng([config.seed, index, 99])
             batches = []
-            for _ in range(config.fisher_batches):
-                start = rng.integers(0, max(1, len(data.train_sources) - config.fisher_batch_size))
-                picked = slice(start, start + config.fisher_batch_size)
+            for picked in fisher_batch_indices(
+                rng, len(data.train_sources), config.fisher_batches, config.fisher_batch_size
+            ):
                 sources, information = swap_sources(
                     data.train_sources[picked], data.train_information[picked], rng.random() < 0.5
                 )
@@ -375,15 +434,23 @@ class Trainer:
                 sources, information = batch
                 degrees = self.degrees(sources, information, c)
                 return similarity_loss(
-                    model(sources, training=False), sources, degrees, config.alpha
+                    model(sources, training=False),
+                    sources,
+                    degrees,
+                    config.alpha,
+                    config.mse_weighting,
                 )["total"]
 
             fishers.append(fisher_diagonal(self.model, loss_fn, batches))
-        self.ewc.consolidate(self.model, fishers)
+        mu = mean_fisher(fishers)
+        if index + 1 < len(config.task_order):
+            self.ewc.consolidate(self.model, fishers)
+        np.savez(
+            os.path.join(config.run_dir, f"fisher-task{index + 1}.npz"),
+            **{v.path: m.numpy() for v, m in zip(self.model.trainable_variables, mu, strict=True)},
+        )
         with self.writer.as_default(step=int(self.global_step)):
-            tf.summary.histogram(
-                "ewc/fisher", tf.concat([tf.reshape(f, [-1]) for f in self.ewc.fisher], 0)
-            )
+            tf.summary.histogram("ewc/fisher", tf.concat([tf.reshape(m, [-1]) for m in mu], 0))
         self.log(
             f"EWC: Fisher of {index + 1} task(s) measured in {time.monotonic() - started:.0f} s"
         )
@@ -435,6 +502,7 @@ def main(argv: list[str]) -> None:
         run_dir=f.run_dir,
         task_order=order,
         epochs={t: getattr(f, f"epochs_{flag_key(t)}") for t in TASKS},
+        max_batches={t: getattr(f, f"max_batches_{flag_key(t)}") for t in TASKS},
         c={t: getattr(f, f"c_{flag_key(t)}") for t in TASKS},
         batch_size=f.batch_size,
         learning_rate=f.learning_rate,
@@ -442,6 +510,7 @@ def main(argv: list[str]) -> None:
         momentum=f.momentum,
         clip=f.clip,
         alpha=f.alpha,
+        mse_weighting=f.mse_weighting,
         ewc_lambda=f.ewc_lambda,
         use_ewc=f.ewc,
         fixed_degrees=f.fixed_degrees,
@@ -481,6 +550,9 @@ def _define_flags() -> None:
         key = flag_key(task)
         flags.DEFINE_integer(f"epochs_{key}", PAPER_EPOCHS[task], f"Epochs of the {task} task.")
         flags.DEFINE_float(f"c_{key}", TASK_C[task], f"Eq. 2 constant c of the {task} task.")
+        flags.DEFINE_integer(
+            f"max_batches_{key}", 0, f"Cap on the {task} task's batches per epoch (0: all)."
+        )
     flags.DEFINE_enum(
         "precision", "float32", list(MODEL_PRECISIONS), "Generator compute precision (bf16: mixed)."
     )
@@ -490,7 +562,16 @@ def _define_flags() -> None:
     flags.DEFINE_float("momentum", 0.15, "RMSProp momentum.")
     flags.DEFINE_float("clip", 50.0, "Weights are clipped to [-clip, clip] after each step.")
     flags.DEFINE_float("alpha", ALPHA, "Weight of L_mse in L_sim (Eq. 6).")
-    flags.DEFINE_float("ewc_lambda", LAMBDA, "Weight of the EWC term (Eq. 7).")
+    flags.DEFINE_enum(
+        "mse_weighting",
+        "paper",
+        list(MSE_WEIGHTINGS),
+        "Eq. 5's batch weighting: paper (each patch by its own degrees) or authors (as released: "
+        "mean(w) * mean(MSE) over the batch).",
+    )
+    flags.DEFINE_float(
+        "ewc_lambda", LAMBDA, "Weight of the EWC term (Eq. 7): 8e4 the paper's, 0 as released."
+    )
     flags.DEFINE_boolean(
         "ewc", True, "Elastic weight consolidation; --noewc is the paper's ablation."
     )
@@ -499,7 +580,9 @@ def _define_flags() -> None:
         "measure_online", False, "Run VGG16 in every step instead of the stored measure."
     )
     flags.DEFINE_string(
-        "vgg_weights", "imagenet", "VGG16 weights for --measure_online: imagenet, .h5, none."
+        "vgg_weights",
+        "imagenet",
+        "VGG16 head (imagenet, .h5, none) the data was prepared with; also --measure_online's.",
     )
     flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head.")
     flags.DEFINE_enum(
