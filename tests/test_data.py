@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,12 +13,18 @@ import pytest
 
 from u2fusion_tf.data import (
     PairSource,
+    PatchFiles,
     augmented,
     cut_patches,
+    epoch_dataset,
+    epoch_plan,
     load_patches,
     prepare,
     read_pair,
+    shard_path,
     shared_sources,
+    swap_sources,
+    task_files,
 )
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import VGGFeatureHead, information_measure
@@ -170,3 +177,71 @@ def test_cli(small_dataset, tmp_path):
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith(
         "error: give --datasets"
     )
+
+
+def test_shards_hold_the_patches_of_one_run(small_dataset, tmp_path):
+    """Three shards (the last one empty: its pairs are a size mismatch and a broken file) read
+    back, whole or row by row across their boundaries, as the single file of one run."""
+    whole = str(tmp_path / "whole" / "task.h5")
+    prepare([small_dataset], whole, "multi-focus", "none", log=lambda _: None)
+    sharded = str(tmp_path / "sharded" / "task.h5")
+    counts = [
+        prepare(
+            [small_dataset],
+            sharded,
+            "multi-focus",
+            "none",
+            shard=k,
+            num_shards=3,
+            log=lambda _: None,
+        )
+        for k in range(3)
+    ]
+    assert counts == [2, 1, 0]
+    assert task_files(sharded) == [shard_path(sharded, k, 3) for k in range(3)]
+    assert shard_path(sharded, 1, 3).endswith("sharded/task-00001-of-00003.h5")
+    one, shards = load_patches(whole, "multi-focus"), load_patches(sharded, "multi-focus")
+    np.testing.assert_array_equal(shards.patches, one.patches)
+    np.testing.assert_array_equal(shards.information, one.information)
+    files = PatchFiles(sharded, "multi-focus")
+    patches, information = files.read([1, 2])  # the last row of shard 0, the row of shard 1
+    np.testing.assert_array_equal(patches, one.patches[1:3])
+    np.testing.assert_array_equal(information, one.information[1:3])
+    files.close()
+    os.unlink(shard_path(sharded, 1, 3))
+    with pytest.raises(
+        U2FusionError, match=r"task-00000-of-00003\.h5: shards of 3 expected, missing 1"
+    ):
+        PatchFiles(sharded)
+    with pytest.raises(U2FusionError, match=r"--shard 3: must be in 0 \.\. 2"):
+        prepare([small_dataset], sharded, "multi-focus", "none", shard=3, num_shards=3)
+
+
+def test_the_pipeline_yields_each_epochs_batches_swapped_and_split(small_dataset, tmp_path):
+    """epoch_dataset gives the batches of epoch_plan, read from the file with their sources
+    swapped as planned; cut for two replicas, the pieces of a step make up its batch; resuming
+    at a step gives the rest of the epoch."""
+    path = str(tmp_path / "task.h5")
+    prepare(
+        [small_dataset], path, "multi-focus", "none", patch_size=16, stride=32, log=lambda _: None
+    )
+    files, whole = PatchFiles(path), load_patches(path)
+    rows = np.arange(1, len(files))  # as the training rows, without a held-out one
+    batches, swaps = epoch_plan(len(rows), 2, [0, 1, 0])
+    assert batches.shape == (len(rows) // 2, 2) and swaps.any() and not swaps.all()
+    assert len(np.unique(batches)) == batches.size
+    expected = [
+        swap_sources(whole.patches[rows[b]], whole.information[rows[b]], swap)
+        for b, swap in zip(batches, swaps, strict=True)
+    ]
+    got = [(s.numpy(), i.numpy()) for s, i in epoch_dataset(files, rows, 2, [0, 1, 0])]
+    assert len(got) == len(expected)
+    for (sources, information), (want_sources, want_information) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(sources, want_sources)
+        np.testing.assert_array_equal(information, want_information)
+    pieces = [s.numpy() for s, _ in epoch_dataset(files, rows, 2, [0, 1, 0], 1, parts=2)]
+    assert len(pieces) == 2 * (len(expected) - 1) and pieces[0].shape[0] == 1
+    np.testing.assert_array_equal(np.concatenate(pieces[:2]), expected[1][0])
+    second_worker = epoch_dataset(files, rows, 2, [0, 1, 0], 1, parts=2, pipeline=1, pipelines=2)
+    np.testing.assert_array_equal(next(iter(second_worker))[0].numpy(), expected[1][0][1:])
+    files.close()

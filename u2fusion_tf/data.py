@@ -13,7 +13,12 @@ HDF5 layout (one file per task)::
     /pair         int32   (N,)          index into /pair_names of the pair a patch comes from
     /pair_names   str     (M,)          "<dataset>/<stem>" of every pair used
     attributes:   task, patch_size, stride, scales, flips, vgg_weights, vgg_seed, vgg_precision, datasets,
-                  luminance ("Y = 0.299 R + 0.587 G + 0.114 B"), format_version
+                  luminance ("Y = 0.299 R + 0.587 G + 0.114 B"), format_version, shard, num_shards
+
+Preparation can be split over processes or machines: ``--shard K --num_shards N`` prepares the
+K-th of N consecutive blocks of the pairs into ``<output stem>-0000K-of-0000N.h5`` (`shard_path`).
+Wherever a task's file is read (`PatchFiles`), its complete set of shards may stand in for it;
+read in order they hold exactly the patches of a single run.
 
 Preparation streams pair by pair (memory holds one image and one batch of patches), shows
 progress, and writes to ``<output>.tmp`` renamed into place at the end, so an interrupted run
@@ -28,6 +33,7 @@ Example (task 1 from the shared data, training split only)::
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -156,11 +162,18 @@ def prepare(
     stride: int = PATCH_SIZE,
     scales: Sequence[float] = (1.0,),
     flips: Sequence[str] = ("none",),
+    shard: int = 0,
+    num_shards: int = 1,
     log=print,
 ) -> int:
-    """Writes the task's HDF5 patch file; returns the number of patches."""
+    """Writes the task's HDF5 patch file (with `num_shards` > 1, shard `shard` of it, named by
+    `shard_path`); returns the number of patches."""
     from u2fusion_tf.features import VGGFeatureHead, information_measure
 
+    if not 0 <= shard < num_shards:
+        raise U2FusionError(f"--shard {shard}: must be in 0 .. {num_shards - 1} (--num_shards)")
+    if num_shards > 1:
+        output = shard_path(output, shard, num_shards)
     head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     pairs, problems = [], []
     for source in sources:
@@ -176,6 +189,7 @@ def prepare(
         pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
     for problem in problems:
         log(f"skipped: {problem}")
+    pairs = pairs[len(pairs) * shard // num_shards : len(pairs) * (shard + 1) // num_shards]
     temporary = output + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     started, names = time.monotonic(), []
@@ -211,10 +225,12 @@ def prepare(
             vgg_seed=vgg_seed,
             vgg_precision=vgg_precision,
             format_version=FORMAT_VERSION,
+            shard=shard,
+            num_shards=num_shards,
             datasets=json.dumps([str(s.folder1.parent) for s in sources]),
             luminance="Y = 0.299 R + 0.587 G + 0.114 B",
         )
-    if total == 0:
+    if total == 0 and num_shards == 1:  # a shard may be empty; its set may not (`PatchFiles`)
         os.unlink(temporary)
         raise U2FusionError(
             f"{output}: no patches (no readable pairs of at least {patch_size}x{patch_size})"
@@ -226,9 +242,179 @@ def prepare(
     return total
 
 
+SETTINGS = ("task", "patch_size", "stride", "scales", "flips", "vgg_weights", "vgg_seed")
+"""Attributes that every shard of a task must share (vgg_precision may differ: g is the same to
+about 1e-3)."""
+
+
+def shard_path(output: str, shard: int, num_shards: int) -> str:
+    """Where shard K of N of a task file goes: data/t.h5 -> data/t-0000K-of-0000N.h5."""
+    stem, extension = os.path.splitext(output)
+    return f"{stem}-{shard:05d}-of-{num_shards:05d}{extension}"
+
+
+def task_files(path: str) -> list[str]:
+    """The files holding a task's patches: `path` itself, or else its shards when there are."""
+    if os.path.exists(path):
+        return [path]
+    stem, extension = os.path.splitext(path)
+    return sorted(glob.glob(f"{glob.escape(stem)}-[0-9]*-of-[0-9]*{extension}")) or [path]
+
+
+class PatchFiles:
+    """A task's prepared patches in one file or in its shards, read without loading them.
+
+    The information measures (8 bytes a patch) are read at once and checked; the patches are
+    read on demand by row (`read`), rows numbered across the files in shard order, so that a
+    task larger than memory can be trained on and the reading can overlap the steps."""
+
+    def __init__(self, path: str, task: str | None = None):
+        self.paths = task_files(path)
+        self.files: list[h5py.File] = []
+        try:
+            information = [self._open(file_path, task) for file_path in self.paths]
+        except BaseException:
+            self.close()
+            raise
+        self.attrs = dict(self.files[0].attrs)
+        self._check_shards()
+        self.information = np.concatenate(information)
+        self.starts = np.cumsum([0] + [len(i) for i in information])
+        if len(self.information) == 0 or not np.isfinite(self.information).all():
+            raise U2FusionError(f"{path}: patch file is empty or inconsistent")
+
+    def _open(self, path: str, task: str | None) -> np.ndarray:
+        if not os.path.isfile(path):
+            raise U2FusionError(
+                f"{path}: cannot be read: no such file (prepare it with `make data`)"
+            )
+        try:
+            file = h5py.File(path, "r")
+        except OSError as error:
+            raise U2FusionError(f"{path}: cannot be read as a patch file ({error})") from error
+        self.files.append(file)
+        version = file.attrs.get("format_version")
+        if version is not None and version < FORMAT_VERSION:
+            raise U2FusionError(
+                f"{path}: prepared by an earlier version (format {version}, this one reads "
+                f"{FORMAT_VERSION}: its information measure differs); prepare it again "
+                "(delete it and run `make data`)"
+            )
+        if version != FORMAT_VERSION:
+            raise U2FusionError(f"{path}: not a u2fusion_tf patch file (format_version {version})")
+        if task is not None and file.attrs.get("task") != task:
+            raise U2FusionError(f"{path}: holds task {file.attrs.get('task')!r}, expected {task!r}")
+        try:
+            information = file["information"][...]
+            patches = file["patches"]
+        except KeyError as error:
+            raise U2FusionError(f"{path}: cannot be read as a patch file ({error})") from error
+        if len(patches) != len(information):
+            raise U2FusionError(f"{path}: patch file is empty or inconsistent")
+        return information
+
+    def _check_shards(self) -> None:
+        """The files are one task's shards 0 .. N-1, all of them, prepared with one setting."""
+        for path, file in zip(self.paths, self.files, strict=True):
+            for key in SETTINGS:
+                if not np.array_equal(file.attrs.get(key), self.attrs.get(key)):
+                    raise U2FusionError(
+                        f"{path}: prepared with {key} {file.attrs.get(key)!r}, but "
+                        f"{self.paths[0]} with {self.attrs.get(key)!r}; prepare them alike"
+                    )
+        counts = {int(file.attrs.get("num_shards", 1)) for file in self.files}
+        shards = [int(file.attrs.get("shard", 0)) for file in self.files]
+        if len(counts) > 1 or shards != list(range(len(self.files))) or counts != {len(shards)}:
+            expected = max(counts)
+            missing = sorted(set(range(expected)) - set(shards))
+            raise U2FusionError(
+                f"{self.paths[0]}: shards of {expected} expected, "
+                + (f"missing {', '.join(map(str, missing))}" if missing else "of different sets")
+            )
+
+    def __len__(self) -> int:
+        return len(self.information)
+
+    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The patches (n, P, P, 2) and information (n, 2) of increasing row numbers `rows`."""
+        rows = np.asarray(rows, np.int64)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        patches = [
+            self.files[k]["patches"][rows[which == k] - self.starts[k]] for k in np.unique(which)
+        ]
+        return np.concatenate(patches), self.information[rows]
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+
+def swap_sources(
+    sources: np.ndarray, information: np.ndarray, swap: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exchanges I1 and I2 of a batch together with their information measures, so every source
+    keeps its own weight."""
+    if not swap:
+        return sources, information
+    return sources[..., ::-1], information[..., ::-1]
+
+
+def epoch_plan(count: int, batch_size: int, seed: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch over `count` patches: the batches (steps, batch_size) of a random permutation,
+    each sorted, the remainder dropped as the authors did, and which batches have their sources
+    swapped (at random, half of them)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(count)
+    steps = count // batch_size
+    swaps = rng.random(steps) < 0.5
+    return np.sort(order[: steps * batch_size].reshape(steps, batch_size), axis=1), swaps
+
+
+def epoch_dataset(
+    files: PatchFiles,
+    rows: np.ndarray,
+    batch_size: int,
+    seed: Sequence[int],
+    first_step: int = 0,
+    parts: int = 1,
+    pipeline: int = 0,
+    pipelines: int = 1,
+):
+    """The batches of one epoch (`epoch_plan` over `rows` of `files`) from `first_step` on, as a
+    `tf.data.Dataset` of (sources, information) that reads and swaps ahead of the training step.
+
+    For `parts` replicas, every batch is cut into `parts` equal pieces, and this input pipeline
+    (of `pipelines`, one per worker) yields its consecutive share of them, batch after batch,
+    which is how `tf.distribute` hands pieces to a worker's replicas: together the replicas of a
+    step see exactly the batch a single device would."""
+    import tensorflow as tf
+
+    batches, swaps = epoch_plan(len(rows), batch_size, seed)
+    piece, mine = batch_size // parts, parts // pipelines
+
+    def load(element: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        step, part = divmod(int(element), mine)
+        start = (pipeline * mine + part) * piece
+        sources, information = files.read(rows[batches[step, start : start + piece]])
+        sources, information = swap_sources(sources, information, swaps[step])
+        return np.ascontiguousarray(sources), np.ascontiguousarray(information)
+
+    size = int(files.attrs["patch_size"])
+
+    def read(element):
+        sources, information = tf.numpy_function(load, [element], [tf.float32, tf.float32])
+        return (
+            tf.ensure_shape(sources, (piece, size, size, 2)),
+            tf.ensure_shape(information, (piece, 2)),
+        )
+
+    elements = tf.data.Dataset.range(first_step * mine, len(batches) * mine)
+    return elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
 @dataclass
 class PatchSet:
-    """A task's patches in memory, as training uses them."""
+    """A task's patches all in memory."""
 
     patches: np.ndarray
     information: np.ndarray
@@ -236,32 +422,13 @@ class PatchSet:
 
 
 def load_patches(path: str, task: str | None = None) -> PatchSet:
-    """Reads a prepared file, checking it is complete and (if given) of the expected task."""
-    if not os.path.isfile(path):
-        raise U2FusionError(f"{path}: cannot be read: no such file (prepare it with `make data`)")
+    """Reads a task's file, or its shards, whole, checking them as `PatchFiles` does."""
+    files = PatchFiles(path, task)
     try:
-        with h5py.File(path, "r") as file:
-            attrs = dict(file.attrs)
-            version = attrs.get("format_version")
-            if version is not None and version < FORMAT_VERSION:
-                raise U2FusionError(
-                    f"{path}: prepared by an earlier version (format {version}, this one reads "
-                    f"{FORMAT_VERSION}: its information measure differs); prepare it again "
-                    "(delete it and run `make data`)"
-                )
-            if version != FORMAT_VERSION:
-                raise U2FusionError(
-                    f"{path}: not a u2fusion_tf patch file (format_version {version})"
-                )
-            patches = file["patches"][...]
-            information = file["information"][...]
-    except (OSError, KeyError) as error:
-        raise U2FusionError(f"{path}: cannot be read as a patch file ({error})") from error
-    if task is not None and attrs.get("task") != task:
-        raise U2FusionError(f"{path}: holds task {attrs.get('task')!r}, expected {task!r}")
-    if len(patches) == 0 or len(patches) != len(information) or not np.isfinite(information).all():
-        raise U2FusionError(f"{path}: patch file is empty or inconsistent")
-    return PatchSet(patches, information, attrs)
+        patches = np.concatenate([file["patches"][...] for file in files.files])
+        return PatchSet(patches, files.information, files.attrs)
+    finally:
+        files.close()
 
 
 def main(argv: list[str]) -> None:
@@ -293,6 +460,8 @@ def main(argv: list[str]) -> None:
         flags_.stride or flags_.patch_size,
         [float(s) for s in flags_.scales],
         flags_.flips,
+        flags_.shard,
+        flags_.num_shards,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
 
@@ -320,6 +489,15 @@ def _define_flags() -> None:
     flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head (--vgg_weights none).")
     flags.DEFINE_enum(
         "vgg_precision", "float32", list(PRECISIONS), "VGG16 precision (bfloat16: ~4x faster)."
+    )
+    flags.DEFINE_integer(
+        "shard", 0, "Prepare this block of the pairs (0 .. num_shards - 1).", lower_bound=0
+    )
+    flags.DEFINE_integer(
+        "num_shards",
+        1,
+        "Split the pairs into this many blocks, one file each, for parallel runs.",
+        lower_bound=1,
     )
     flags.mark_flags_as_required(["task", "output"])
 
