@@ -4,6 +4,8 @@ random-weight models for tests that need a network but not its training."""
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +58,41 @@ def random_weights_file(random_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random.weights.h5"
     save_weights(random_model, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def task_files(tmp_path_factory) -> dict[str, str]:
+    """Tiny prepared-data files of the three tasks: 16x16 patches of two generated pairs each,
+    with the information measure of an untrained VGG16 head, as `make data` would store it."""
+    import cv2
+
+    from u2fusion_tf.data import PairSource, prepare
+    from u2fusion_tf.features import TASKS
+
+    rng = np.random.default_rng(5)
+    root = tmp_path_factory.mktemp("tasks")
+    files = {}
+    for task in TASKS:
+        folder1, folder2 = root / task / "a", root / task / "b"
+        folder1.mkdir(parents=True)
+        folder2.mkdir()
+        for stem in ("p1", "p2"):
+            image = cv2.GaussianBlur(rng.uniform(0, 255, (48, 64)).astype(np.uint8), (0, 0), 1.0)
+            cv2.imwrite(str(folder1 / f"{stem}.png"), image)
+            cv2.imwrite(str(folder2 / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2.0))
+        files[task] = str(root / f"{task}.h5")
+        source = PairSource(task, folder1, folder2)
+        prepare([source], files[task], task, "none", patch_size=16, stride=16, log=lambda _: None)
+    return files
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """Picks TCP ports of 127.0.0.1 that nothing listens on at the time."""
+
+    def pick() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    return pick

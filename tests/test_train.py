@@ -8,12 +8,10 @@ import os
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf.data import PairSource, prepare
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.train import (
@@ -26,26 +24,6 @@ from u2fusion_tf.train import (
 from u2fusion_tf.weights import load_model
 
 RNG = np.random.default_rng(5)
-
-
-@pytest.fixture(scope="module")
-def task_files(tmp_path_factory):
-    """Tiny prepared-data files of the three tasks: 16x16 patches of two generated pairs each,
-    with the information measure of an untrained VGG16 head, as `make data` would store it."""
-    root = tmp_path_factory.mktemp("tasks")
-    files = {}
-    for task in TASKS:
-        folder1, folder2 = root / task / "a", root / task / "b"
-        folder1.mkdir(parents=True)
-        folder2.mkdir()
-        for stem in ("p1", "p2"):
-            image = cv2.GaussianBlur(RNG.uniform(0, 255, (48, 64)).astype(np.uint8), (0, 0), 1.0)
-            cv2.imwrite(str(folder1 / f"{stem}.png"), image)
-            cv2.imwrite(str(folder2 / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2.0))
-        files[task] = str(root / f"{task}.h5")
-        source = PairSource(task, folder1, folder2)
-        prepare([source], files[task], task, "none", patch_size=16, stride=16, log=lambda _: None)
-    return files
 
 
 @pytest.fixture

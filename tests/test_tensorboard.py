@@ -1,0 +1,114 @@
+"""What training logs is what TensorBoard shows: the real `tensorboard` server, started on a short
+two-task run's folder, serves every scalar, histogram and image tag through its HTTP data API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from u2fusion_tf.train import TrainConfig, Trainer
+
+TASKS = ("multi-modal", "multi-exposure")
+SCALARS = {
+    "loss/total",
+    "loss/ssim",
+    "loss/mse",
+    "loss/ewc",
+    "degrees/w1",
+    "degrees/w2",
+    *(f"val/{task}" for task in TASKS),
+}
+IMAGES = {"images/source1", "images/source2", "images/fused"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(task_files, tmp_path_factory):
+    """Two tasks of 3 steps each, validated every 2 steps, with EWC between them."""
+    folder = str(tmp_path_factory.mktemp("tensorboard") / "run")
+    config = TrainConfig(
+        data_files=task_files,
+        run_dir=folder,
+        task_order=TASKS,
+        epochs=dict.fromkeys(TASKS, 1),
+        c=dict.fromkeys(TASKS, 0.1),
+        batch_size=6,
+        fisher_batches=2,
+        fisher_batch_size=3,
+        validation_patches=4,
+        validate_every=2,
+        vgg_weights="none",
+    )
+    Trainer(config, log=lambda _: None).run()
+    return folder
+
+
+@pytest.fixture
+def tensorboard(run_dir, free_port, tmp_path):
+    """A `tensorboard` server on 127.0.0.1 reading `run_dir`; yields a GET of its data API."""
+    port = free_port()
+    log = open(tmp_path / "tensorboard.log", "w")  # noqa: SIM115 (closed below)
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", run_dir, "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--load_fast", "false"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def get(path: str, **query) -> bytes:
+        url = f"http://127.0.0.1:{port}/data/{path}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+
+    try:
+        yield get
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def wait_for_tags(get, plugin: str, expected: set[str], seconds: float = 120) -> dict:
+    """The run's tags of `plugin` once the server has loaded all of `expected` (it loads the
+    event files in the background after start-up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            tags = json.loads(get(f"plugin/{plugin}/tags")).get(".", {})
+            if expected <= set(tags) or time.monotonic() > deadline:
+                return tags
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+def test_tensorboard_serves_the_runs_scalars_histograms_and_images(tensorboard):
+    """22 training patches per task (two held out), batches of 6: 3 steps per task."""
+    get = tensorboard
+    assert set(wait_for_tags(get, "scalars", SCALARS)) >= SCALARS
+    totals = json.loads(get("plugin/scalars/scalars", run=".", tag="loss/total"))
+    assert [step for _, step, _ in totals] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(value) for _, _, value in totals)
+    ewc = [
+        value for _, _, value in json.loads(get("plugin/scalars/scalars", run=".", tag="loss/ewc"))
+    ]
+    assert ewc[:3] == [0, 0, 0] and min(ewc[4:]) > 0, "the penalty acts from the second task on"
+    curve = json.loads(get("plugin/scalars/scalars", run=".", tag=f"val/{TASKS[0]}"))
+    assert {step for _, step, _ in curve} == {2, 3, 4, 6}, "the first task stays validated"
+
+    assert "ewc/fisher" in wait_for_tags(get, "histograms", {"ewc/fisher"})
+    assert set(wait_for_tags(get, "images", IMAGES)) >= IMAGES
+    samples = json.loads(get("plugin/images/images", run=".", tag="images/fused", sample=0))
+    assert samples[-1]["step"] == 6
+    blob_key = urllib.parse.parse_qs(samples[-1]["query"])["blob_key"][0]
+    png = get("plugin/images/individualImage", blob_key=blob_key)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape[:2] == (16, 16) and image.std() > 0
