@@ -18,10 +18,14 @@ VGG_WEIGHTS ?= imagenet
 VGG_PRECISION ?= float32
 # Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
 TRAIN_FLAGS ?=
-PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION)
+# Extra flags for every `python -m u2fusion_tf.data prepare`, e.g. PREPARE_FLAGS="--stride 128"
+PREPARE_FLAGS ?=
+# The multi-focus pairs are enlarged and flipped for more patches, as in the paper
+FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
+PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard bench results
+.PHONY: install demo test lint data train-all tensorboard bench results ablation-data ablations
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -48,7 +52,7 @@ $(DATA_DIR)/multi-exposure.h5:
 	$(PREPARE) --task multi-exposure --datasets mefb --output $@
 
 $(DATA_DIR)/multi-focus.h5:
-	$(PREPARE) --task multi-focus --datasets mfifb --scales 1,1.5 --flips none,horizontal --output $@
+	$(PREPARE) --task multi-focus --datasets mfifb $(FOCUS_AUGMENTATION) --output $@
 
 # The three tasks in sequence with EWC; rerunning after an interruption resumes.
 train-all: data
@@ -67,3 +71,19 @@ bench:
 # figure in checkpoints/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
 results:
 	$(PYTHON) -m u2fusion_tf.results --data_root $(DATA_ROOT) --out_dir $(OUT) --report_dir checkpoints
+
+# The paper's ablations (Sec. 5: EWC, fixed degrees, task order), every variant trained with one
+# reduced schedule (ABLATION_SCHEDULE) on a quarter of the patches (stride 128, no multi-focus
+# augmentation); rerunning resumes. Head and c pass through as for train-all:
+# `make ablations VGG_WEIGHTS=none TRAIN_FLAGS="--c_multi_modal 0.1 ..."`.
+ABLATION_DATA ?= data/ablations
+ABLATION_RUNS ?= $(RUNS)/ablations
+ABLATION_SCHEDULE ?= --epochs_multi_modal 1 --epochs_multi_exposure 1 --epochs_multi_focus 1 \
+	--max_batches_multi_modal 100 --max_batches_multi_exposure 100 --max_batches_multi_focus 100 \
+	--validate_every 25
+ablation-data:
+	$(MAKE) data DATA_DIR=$(ABLATION_DATA) PREPARE_FLAGS="--stride 128" FOCUS_AUGMENTATION=
+
+ablations: ablation-data
+	$(PYTHON) -m u2fusion_tf.ablations --data_dir $(ABLATION_DATA) --runs_dir $(ABLATION_RUNS) -- \
+		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(ABLATION_SCHEDULE) $(TRAIN_FLAGS)
