@@ -71,13 +71,17 @@ def tensorboard(run_dir, free_port, tmp_path):
         yield get
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         log.close()
 
 
-def wait_for_tags(get, plugin: str, expected: set[str], seconds: float = 120) -> dict:
-    """The run's tags of `plugin` once the server has loaded all of `expected` (it loads the
-    event files in the background after start-up)."""
+def wait_for_tags(get, plugin: str, expected: set[str], seconds: float = 900) -> dict:
+    """The run's tags of `plugin` once the server has loaded all of `expected` (it starts, then
+    loads the event files in the background: seconds on an idle machine, minutes on a busy one)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
