@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 from u2fusion_tf.errors import ImageError
-from u2fusion_tf.fuse import fuse, fuse_y, read_sources
+from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
     fuse_chroma,
     read_image,
@@ -151,11 +153,13 @@ def test_cli_fuses_to_image_and_raw(pair, tmp_path, random_model, random_weights
     out = tmp_path / "out"
     out.mkdir()
     images = [read_image(p) for p in pair]
-    result = run_fuse("--inputs", *pair, "--output", out / "f.png", weights=random_weights_file)
-    assert result.returncode == 0, result.stderr
     result = run_fuse(
-        "--inputs", f"{pair[0]},{pair[1]}", "--output", out / "f.npy", weights=random_weights_file
+        "--inputs", f"{pair[0]},{pair[1]}", "--output", out / "f.png", weights=random_weights_file
     )
+    assert result.returncode == 0, result.stderr
+    with_comma = tmp_path / "a,1.png"  # a name with a comma goes after the flags
+    with_comma.write_bytes(pair[0].read_bytes())
+    result = run_fuse("--output", out / "f.npy", with_comma, pair[1], weights=random_weights_file)
     assert result.returncode == 0, result.stderr
     raw = np.load(out / "f.npy")
     np.testing.assert_allclose(
@@ -228,3 +232,64 @@ def test_read_sources_names_both_shapes(tmp_path):
     cv2.imwrite(str(tmp_path / "b.png"), np.zeros((6, 4), np.uint8))
     with pytest.raises(ImageError, match=r"b.png: is 6x4 but .*a.png is 4x6"):
         read_sources([tmp_path / "a.png", tmp_path / "b.png"])
+
+
+def test_an_output_is_never_one_of_the_sources(pair, tmp_path, random_model):
+    source = pair[0]
+    original = source.read_bytes()
+    (tmp_path / "link.png").symlink_to(source)
+    os.link(source, tmp_path / "hard.png")
+    for output in (source, tmp_path / "link.png", tmp_path / "hard.png"):
+        with pytest.raises(ImageError, match=f"is the input {source}"):
+            fuse_files([source, source], output, random_model)
+    assert source.read_bytes() == original
+
+
+def test_folder_fusion_never_writes_into_a_source_folder(tmp_path, random_model):
+    dir1, dir2 = tmp_path / "vis", tmp_path / "ir"
+    for folder in (dir1, dir2):
+        folder.mkdir()
+        cv2.imwrite(str(folder / "p.png"), np.round(255 * smooth_random((8, 9))).astype(np.uint8))
+    (tmp_path / "alias").symlink_to(dir2)
+    before = {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)}
+    for out_dir in (dir1, tmp_path / "alias"):
+        with pytest.raises(ImageError, match="is the input"):
+            fuse_folders(str(dir1), str(dir2), str(out_dir), random_model)
+    assert {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)} == before
+
+
+def test_cli_output_over_a_source_is_refused(pair, random_weights_file):
+    original = pair[0].read_bytes()
+    result = run_fuse("--inputs", *pair, "--output", pair[0], weights=random_weights_file)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        last_line(result.stderr)
+        == f"error: {pair[0]}: is the input {pair[0]}; choose another output"
+    )
+    assert pair[0].read_bytes() == original
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_130(pair, tmp_path, random_weights_file):
+    """The second source is a pipe that never ends, so the command is caught reading it."""
+    fifo = tmp_path / "endless.png"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "u2fusion_tf.fuse", "--inputs", str(pair[0]), str(fifo)]
+    process = subprocess.Popen(
+        [*command, "--output", str(tmp_path / "f.png"), "--weights", str(random_weights_file)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:  # opening the writing end succeeds once the command reads the pipe
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    os.close(writer)
+    assert process.returncode == 130, stderr
+    assert last_line(stderr).startswith("interrupted; ") and "Traceback" not in stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.jpg", "endless.png"]

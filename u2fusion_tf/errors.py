@@ -25,8 +25,14 @@ class WeightsError(U2FusionError):
     """Model weights that cannot be found, fetched, verified or loaded."""
 
 
-def run_main(main: Callable[[list[str]], None]) -> None:
-    """Runs an absl ``main`` so that a `U2FusionError` ends as ``error: <message>`` and exit 1."""
+INTERRUPTED_EXIT = 130
+"""The shell's status for a command stopped by Ctrl-C (128 + SIGINT)."""
+
+
+def run_main(main: Callable[[list[str]], None], on_interrupt: str) -> None:
+    """Runs an absl ``main`` so that a `U2FusionError` or a failed file operation (a full disk,
+    a folder without permission) ends as ``error: <message>`` and exit 1, and Ctrl-C as
+    ``interrupted; <on_interrupt>`` (what was kept, how to resume) and exit 130."""
 
     def guarded(argv: list[str]) -> None:
         try:
@@ -34,5 +40,12 @@ def run_main(main: Callable[[list[str]], None]) -> None:
         except U2FusionError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print(f"interrupted; {on_interrupt}", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT)
 
     app.run(guarded)

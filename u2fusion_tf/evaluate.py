@@ -329,4 +329,6 @@ if __name__ == "__main__":
     from u2fusion_tf.errors import run_main
 
     _define_flags()
-    run_main(main)
+    run_main(
+        main, on_interrupt="no table or CSV was written; fused images already written are complete"
+    )

@@ -32,6 +32,7 @@ from u2fusion_tf.images import (
     fuse_chroma,
     pair_by_stem,
     read_image,
+    refuse_overwriting_inputs,
     require_same_size,
     rgb_to_ycbcr,
     write_image,
@@ -148,14 +149,26 @@ def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
     return images
 
 
+def checked_sources(
+    paths: Sequence[str | os.PathLike], output: str | os.PathLike
+) -> list[np.ndarray]:
+    """Checks that `output` can be written and is none of the sources, then reads the sources."""
+    check_writable(output)
+    refuse_overwriting_inputs(output, paths)
+    return read_sources(paths)
+
+
+def write_fused(output: str | os.PathLike, fused: YCbCr) -> None:
+    """Writes a fusion as an image, or its raw luminance for ``.npy``."""
+    raw = str(output).lower().endswith(RAW_SUFFIX)
+    write_image(output, fused.y if raw else fused.to_image())
+
+
 def fuse_files(
     paths: Sequence[str | os.PathLike], output: str | os.PathLike, model: U2FusionNet, tile: int = 0
 ) -> None:
     """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y)."""
-    check_writable(output)
-    fused = fuse_ycbcr(read_sources(paths), model, tile)
-    raw = str(output).lower().endswith(RAW_SUFFIX)
-    write_image(output, fused.y if raw else fused.to_image())
+    write_fused(output, fuse_ycbcr(checked_sources(paths, output), model, tile))
 
 
 def fuse_folders(
@@ -179,6 +192,7 @@ def fuse_folders(
     failures = [f"{path}: has no partner with the same stem" for path in unpaired]
     if not pairs:
         raise U2FusionError(f"{folder1} and {folder2}: no files with matching stems")
+    refuse_overwriting_inputs(out_dir, [folder1, folder2])
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
@@ -212,11 +226,10 @@ def main(argv: list[str]) -> None:
         return
     if len(inputs) < 2 or not flags.output:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
-    check_writable(flags.output)
-    sources = read_sources(inputs)  # fail on bad input before loading the model
-    fused = fuse_ycbcr(sources, load_model(flags.weights, flags.precision), flags.tile)
-    raw = flags.output.lower().endswith(RAW_SUFFIX)
-    write_image(flags.output, fused.y if raw else fused.to_image())
+    sources = checked_sources(inputs, flags.output)  # fail on bad input before loading the model
+    write_fused(
+        flags.output, fuse_ycbcr(sources, load_model(flags.weights, flags.precision), flags.tile)
+    )
     print(f"wrote {flags.output}", file=sys.stderr)
 
 
@@ -255,4 +268,4 @@ if __name__ == "__main__":
     from u2fusion_tf.errors import run_main
 
     FLAGS = _define_flags()
-    run_main(main)
+    run_main(main, on_interrupt="outputs already written are complete and no partial file is left")

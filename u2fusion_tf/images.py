@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -67,7 +68,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if os.path.isdir(path):
         raise ImageError(path, "is a folder, not an image")
     try:
-        encoded = np.fromfile(path, dtype=np.uint8)
+        with open(path, "rb") as stream:  # not np.fromfile, which cannot read a pipe
+            encoded = np.frombuffer(stream.read(), np.uint8)
     except OSError as error:
         raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
     size, limit = declared_size(encoded[:HEADER_BYTES].tobytes()), max_pixels()
@@ -166,6 +168,19 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ImageError(path, f"output folder {folder} is not writable")
 
 
+def refuse_overwriting_inputs(
+    output: str | os.PathLike, inputs: Sequence[str | os.PathLike]
+) -> None:
+    """Refuses an output (file or folder) that is one of the inputs, by path, through a symbolic
+    link or as a hard link, so that a result never replaces a source."""
+    for source in inputs:
+        same = os.path.realpath(output) == os.path.realpath(source)
+        if not same and os.path.exists(output) and os.path.exists(source):
+            same = os.path.samefile(output, source)
+        if same:
+            raise ImageError(str(output), f"is the input {source}; choose another output")
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Writes an image in [0, 1] as 8 bits (clipped, rounded), or raw float32 for ``.npy``.
 
@@ -206,8 +221,10 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
             stream.write(payload)
         move_into_place(temporary, path)
     except OSError as error:
-        os.unlink(temporary)
         raise ImageError(path, f"cannot be written ({error.strerror or error})") from error
+    finally:  # also on Ctrl-C
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def move_into_place(temporary: str, path: str) -> None:

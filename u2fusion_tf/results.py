@@ -286,4 +286,4 @@ if __name__ == "__main__":
     from u2fusion_tf.errors import run_main
 
     _define_flags()
-    run_main(main)
+    run_main(main, on_interrupt="files already written are complete; run it again to finish")

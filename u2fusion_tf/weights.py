@@ -159,4 +159,4 @@ if __name__ == "__main__":
     from u2fusion_tf.errors import run_main
 
     flags.DEFINE_string("output", "official.weights.h5", "Keras weights file to write.")
-    run_main(main)
+    run_main(main, on_interrupt="no weights file was written")
