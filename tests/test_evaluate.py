@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -153,3 +154,55 @@ def test_cli_bad_input(folders, args, message):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("array", "reason"),
+    [
+        (np.full((48, 52, 2), 0.5), r"holds a \(48, 52, 2\) float64 array"),
+        (np.full(48, 0.5), r"holds a \(48,\) float64 array"),
+        (np.float64(0.5), r"holds a \(\) float64 array"),
+        (np.full((48, 52), np.nan), "has values that are not finite"),
+        (np.full((48, 52), 128, np.uint8), r"holds a \(48, 52\) uint8 array"),
+        (np.full((48, 52), 0.5 + 0.1j), r"holds a \(48, 52\) complex128 array"),
+        (np.full((48, 52), 128.0), "has values from 128 to 128"),
+    ],
+)
+def test_bad_raw_fused_files_are_skipped_with_a_reason(folders, tmp_path, array, reason):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.save(raw / "s1.npy", array)
+    np.save(raw / "s2.npy", read_image(folders["avg"] / "s2.png")[..., np.newaxis])  # (H, W, 1)
+    rows, skipped = score_folders(
+        str(folders["a"]), str(folders["b"]), [str(raw)], ["SSIM"], log=lambda _: None
+    )
+    assert [row["stem"] for row in rows] == ["s2"]
+    assert any(re.search(f"s1.npy: {reason}", line) for line in skipped), skipped
+
+
+def test_an_empty_fused_folder_is_reported_in_the_table(folders, tmp_path):
+    (tmp_path / "empty").mkdir()
+    fused = [str(folders["avg"]), str(tmp_path / "empty")]
+    rows, skipped = score_folders(
+        str(folders["a"]), str(folders["b"]), fused, ["SSIM"], log=lambda _: None
+    )
+    assert any("empty: is empty, no fused images" in line for line in skipped)
+    table = format_table(summarize(rows, ["SSIM"], ["avg", "empty"]), ["SSIM"], markdown=True)
+    assert table.splitlines()[0] == "| metric | avg (n=4) | empty (n=0) |"
+    assert table.splitlines()[2].endswith("| no images |")
+
+
+@pytest.mark.parametrize("report", ["--markdown", "--csv"])
+def test_cli_report_that_cannot_be_written_fails_before_scoring(folders, tmp_path, report):
+    for target, message in [
+        (tmp_path / "absent" / "t", "does not exist"),
+        (tmp_path, "is a folder; give a file name"),
+    ]:
+        result = run_evaluate(
+            "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
+            report, target,
+        )  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {target}: ") and message in last
+        assert "[1/4]" not in result.stderr, "checked before any scoring"

@@ -37,19 +37,37 @@ from u2fusion_tf.images import (
     pair_by_stem,
     read_image,
     require_same_size,
+    require_writable_file,
     write_atomically,
 )
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
 
 
 def read_fused(path: str | os.PathLike) -> np.ndarray:
-    """A fused result: an image file, or a ``.npy`` array of the raw fused luminance."""
-    if str(path).lower().endswith(RAW_SUFFIX):
-        try:
-            return np.clip(np.load(path).astype(np.float64), 0.0, 1.0)
-        except (OSError, ValueError) as error:
-            raise ImageError(str(path), f"cannot be read as a NumPy array ({error})") from error
-    return read_image(path)
+    """A fused result: an image file, or a ``.npy`` array of the raw fused luminance, which must
+    be real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)."""
+    if not str(path).lower().endswith(RAW_SUFFIX):
+        return read_image(path)
+    try:
+        array = np.load(path)
+    except (OSError, ValueError) as error:
+        raise ImageError(str(path), f"cannot be read as a NumPy array ({error})") from error
+    expected = "expected real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)"
+    if not isinstance(array, np.ndarray):
+        raise ImageError(str(path), f"holds several arrays; {expected}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype.kind != "f" or not (
+        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
+    ):
+        raise ImageError(str(path), f"holds a {array.shape} {array.dtype} array; {expected}")
+    if not np.isfinite(array).all():
+        raise ImageError(str(path), f"has values that are not finite (NaN or infinite); {expected}")
+    if array.min() < 0 or array.max() > 1:
+        raise ImageError(
+            str(path), f"has values from {array.min():g} to {array.max():g}; {expected}"
+        )
+    return array.astype(np.float64)
 
 
 def split_stems(splits_path: str, dataset: str) -> frozenset[str]:
@@ -171,6 +189,8 @@ def score_folders(
         fused_files[folder] = {
             p.stem: p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".")
         }
+        if not fused_files[folder]:
+            skipped.append(f"{folder}: is empty, no fused images to score")
     rows = []
     for index, (stem, path_a, path_b) in enumerate(pairs, 1):
         log(f"[{index}/{len(pairs)}] {stem}")
@@ -200,11 +220,12 @@ def score_folders(
 
 
 def summarize(
-    rows: Sequence[dict], metrics: Sequence[str]
+    rows: Sequence[dict], metrics: Sequence[str], methods: Sequence[str] = ()
 ) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """Per method and metric: (mean, population std, images with a defined value)."""
+    """Per method and metric: (mean, population std, images with a defined value). `methods`
+    are shown even when none of their images could be scored (n = 0)."""
     summary: dict[str, dict[str, tuple[float, float, int]]] = {}
-    for method in dict.fromkeys(row["method"] for row in rows):
+    for method in dict.fromkeys([*methods, *(row["method"] for row in rows)]):
         summary[method] = {}
         for metric in metrics:
             values = np.array([row[metric] for row in rows if row["method"] == method], dtype=float)
@@ -223,6 +244,8 @@ def format_table(summary: dict, metrics: Sequence[str], markdown: bool = False) 
 
     def cell(method: str, metric: str) -> str:
         mean, std, n = summary[method][metric]
+        if counts[method] == 0:
+            return "no images"
         text = f"{mean:.4g} ± {std:.3g}"
         return text if n == counts[method] else f"{text} (n={n})"
 
@@ -264,6 +287,9 @@ def main(argv: list[str]) -> None:
     if bool(f.splits) != bool(f.dataset):
         raise U2FusionError("--splits and --dataset go together")
     stems = split_stems(f.splits, f.dataset) if f.splits else None
+    for report in (f.csv, f.markdown):
+        if report:
+            require_writable_file(report)  # before fusing and scoring, not after
     fused_dirs = list(f.fused or [])
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     if f.fuse_with:
@@ -290,15 +316,14 @@ def main(argv: list[str]) -> None:
     log(f"{len(skipped)} file(s) skipped")
     if not rows:
         raise U2FusionError("nothing was scored")
-    summary = summarize(rows, metrics)
+    summary = summarize(rows, metrics, [method_name(folder) for folder in fused_dirs])
     print(f"convention: {f.convention}")
     print(format_table(summary, metrics))
     if f.csv:
         write_csv(f.csv, rows, metrics)
     if f.markdown:
-        Path(f.markdown).write_text(
-            f"Convention: {f.convention}\n\n{format_table(summary, metrics, markdown=True)}\n"
-        )
+        table = format_table(summary, metrics, markdown=True)
+        write_atomically(f.markdown, f"Convention: {f.convention}\n\n{table}\n".encode())
 
 
 def _define_flags() -> None:

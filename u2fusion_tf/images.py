@@ -161,11 +161,20 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ImageError(
             path, f"unsupported output type {suffix or '(none)'}; use one of {supported}"
         )
+    require_writable_file(path)
+
+
+def require_writable_file(path: str | os.PathLike) -> None:
+    """Fails early (before the work that produces it) when a file cannot be written at `path`:
+    its folder is missing or read-only, or `path` is a folder."""
+    path = str(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ImageError(path, f"output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise ImageError(path, f"output folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise ImageError(path, "is a folder; give a file name")
 
 
 def refuse_overwriting_inputs(
