@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import sys
+import threading
 
 import cv2
 import h5py
@@ -19,6 +22,7 @@ from u2fusion_tf.data import (
     epoch_dataset,
     epoch_plan,
     load_patches,
+    parse_scales,
     prepare,
     read_pair,
     shard_path,
@@ -245,3 +249,105 @@ def test_the_pipeline_yields_each_epochs_batches_swapped_and_split(small_dataset
     second_worker = epoch_dataset(files, rows, 2, [0, 1, 0], 1, parts=2, pipeline=1, pipelines=2)
     np.testing.assert_array_equal(next(iter(second_worker))[0].numpy(), expected[1][0][1:])
     files.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"patch_size": 0}, "--patch_size 0: must be at least 11"),
+        ({"patch_size": -8}, "--patch_size -8: must be at least 11"),
+        ({"patch_size": 8}, "--patch_size 8: must be at least 11"),
+        ({"stride": -1}, "--stride -1: must be at least 1"),
+        ({"scales": [0.0]}, "--scales 0.0: must be positive numbers"),
+        ({"flips": ["diagonal"]}, "--flips diagonal: must be among none, horizontal, vertical"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_work(small_dataset, tmp_path, settings, message):
+    lines = []
+    with pytest.raises(U2FusionError, match=message):
+        prepare(
+            [small_dataset],
+            str(tmp_path / "t.h5"),
+            "multi-modal",
+            "none",
+            **settings,
+            log=lines.append,
+        )
+    assert lines == [] and sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(small_dataset, tmp_path):
+    lines = []
+    with pytest.raises(U2FusionError, match="is a folder; give a file name"):
+        prepare([small_dataset], str(tmp_path / "a"), "multi-modal", "none", log=lines.append)
+    assert lines == []
+
+
+def limited_file_size(limit: int):
+    """Files of this process cannot grow past `limit` bytes (as on a full disk) until the returned
+    function is called."""
+    previous = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, previous[1]))
+
+    def restore():
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous)
+        signal.signal(signal.SIGXFSZ, handler)
+
+    return restore
+
+
+def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(small_dataset, tmp_path, head):
+    output = tmp_path / "out" / "t.h5"
+    restore = limited_file_size(60_000)  # the complete file is about 110 KB
+    try:
+        with pytest.raises(U2FusionError, match=r"t\.h5: cannot be written \(File too large\)"):
+            prepare([small_dataset], str(output), "multi-modal", "none", log=lambda _: None)
+    finally:
+        restore()
+    assert os.listdir(output.parent) == []
+    prepare([small_dataset], str(output), "multi-modal", "none", log=lambda _: None)
+    assert os.listdir(output.parent) == ["t.h5"] and load_patches(str(output)).patches.shape[0] == 3
+
+
+def test_ctrl_c_leaves_no_temporary_file(small_dataset, tmp_path):
+    def interrupt(line):
+        if line.startswith("[2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare([small_dataset], str(tmp_path / "o" / "t.h5"), "multi-modal", "none", log=interrupt)
+    assert os.listdir(tmp_path / "o") == []
+
+
+def test_two_runs_on_one_output_do_not_share_a_temporary_file(small_dataset, tmp_path):
+    """Both runs hold their temporary files open at once (they meet at their first progress
+    line); each must finish with a complete file."""
+    output = str(tmp_path / "t.h5")
+    meeting, errors = threading.Barrier(2, timeout=120), []
+
+    def run():
+        def log(line):
+            if line.startswith("[1/"):
+                meeting.wait()
+
+        try:
+            prepare([small_dataset], output, "multi-modal", "none", log=log)
+        except Exception as error:
+            errors.append(error)
+            meeting.abort()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "t.h5"]
+    assert load_patches(output).patches.shape[0] == 3
+
+
+def test_scales_that_are_not_numbers():
+    assert parse_scales(["1", "1.5"]) == [1.0, 1.5]
+    with pytest.raises(U2FusionError, match="--scales 1,abc: must be positive numbers"):
+        parse_scales(["1", "abc"])

@@ -20,10 +20,12 @@ K-th of N consecutive blocks of the pairs into ``<output stem>-0000K-of-0000N.h5
 Wherever a task's file is read (`PatchFiles`), its complete set of shards may stand in for it;
 read in order they hold exactly the patches of a single run.
 
-Preparation streams pair by pair (memory holds one image and one batch of patches), shows
-progress, and writes to ``<output>.tmp`` renamed into place at the end, so an interrupted run
-never leaves a file that looks complete. Unreadable images, unpaired stems and size mismatches
-are reported by name and skipped; a result with no patches is an error.
+Preparation checks its settings and the output first, streams pair by pair (memory holds one
+image and one batch of patches), shows progress, and writes to a temporary file of its own
+renamed into place at the end, so an interrupted or failed run (a full disk) never leaves a file
+that looks complete, and two runs never share a temporary file. Unreadable images, unpaired
+stems and size mismatches are reported by name and skipped; a result with no patches is an
+error.
 
 Example (task 1 from the shared data, training split only)::
 
@@ -34,9 +36,12 @@ Example (task 1 from the shared data, training split only)::
 from __future__ import annotations
 
 import glob
+import io
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +52,14 @@ import h5py
 import numpy as np
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import pair_by_stem, read_image, require_same_size, to_luminance
+from u2fusion_tf.images import (
+    move_into_place,
+    pair_by_stem,
+    read_image,
+    require_same_size,
+    require_writable_file,
+    to_luminance,
+)
 
 FORMAT_VERSION = 2
 """Version 2: g measured with the VGG16 input resized on TF1's grid (version 1 used TF2's
@@ -126,6 +138,58 @@ def read_pair(path1: Path, path2: Path) -> np.ndarray:
     return np.stack([y1, y2], axis=-1)
 
 
+def check_settings(
+    patch_size: int, stride: int, scales: Sequence[float], flips: Sequence[str]
+) -> None:
+    """Refuses patch settings that cannot give training patches, before any work is done."""
+    from u2fusion_tf.losses import SSIM_WINDOW
+
+    if patch_size < SSIM_WINDOW:
+        raise U2FusionError(
+            f"--patch_size {patch_size}: must be at least {SSIM_WINDOW} (the loss's SSIM window)"
+        )
+    if stride < 1:
+        raise U2FusionError(f"--stride {stride}: must be at least 1")
+    if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
+        raise U2FusionError(f"--scales {','.join(map(str, scales))}: must be positive numbers")
+    unknown = [flip for flip in flips if flip not in FLIPS]
+    if unknown or not flips:
+        raise U2FusionError(f"--flips {','.join(flips)}: must be among {', '.join(FLIPS)}")
+
+
+def parse_scales(values: Sequence[str]) -> list[float]:
+    """The --scales values as numbers."""
+    try:
+        return [float(value) for value in values]
+    except ValueError as error:
+        raise U2FusionError(f"--scales {','.join(values)}: must be positive numbers") from error
+
+
+class FailureRecordingFile(io.FileIO):
+    """The temporary patch file, as HDF5 writes it. HDF5 cannot recover from a failed write (a
+    full disk): its cache stays dirty and the interpreter crashes when it is freed. Through this
+    file, the first failure is recorded and HDF5 finishes as if it had succeeded; the caller then
+    deletes the file and reports `failure`."""
+
+    failure: OSError | None = None
+
+    def write(self, data) -> int:
+        if self.failure is None:
+            try:
+                return super().write(data)
+            except OSError as error:
+                self.failure = error
+        return len(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.failure is None:
+            try:
+                return super().truncate(size)
+            except OSError as error:
+                self.failure = error
+        return self.tell() if size is None else size
+
+
 class PatchWriter:
     """Appends patches and their information measures to growing HDF5 datasets."""
 
@@ -168,12 +232,19 @@ def prepare(
 ) -> int:
     """Writes the task's HDF5 patch file (with `num_shards` > 1, shard `shard` of it, named by
     `shard_path`); returns the number of patches."""
-    from u2fusion_tf.features import VGGFeatureHead, information_measure
+    from u2fusion_tf.features import VGGFeatureHead
 
+    check_settings(patch_size, stride, scales, flips)
     if not 0 <= shard < num_shards:
         raise U2FusionError(f"--shard {shard}: must be in 0 .. {num_shards - 1} (--num_shards)")
     if num_shards > 1:
         output = shard_path(output, shard, num_shards)
+    folder = os.path.dirname(os.path.abspath(output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise U2FusionError(f"{output}: cannot create its folder ({error.strerror})") from error
+    require_writable_file(output)
     head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     pairs, problems = [], []
     for source in sources:
@@ -190,52 +261,44 @@ def prepare(
     for problem in problems:
         log(f"skipped: {problem}")
     pairs = pairs[len(pairs) * shard // num_shards : len(pairs) * (shard + 1) // num_shards]
-    temporary = output + ".tmp"
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    started, names = time.monotonic(), []
-    with h5py.File(temporary, "w") as file:
-        writer = PatchWriter(file, patch_size)
-        for index, (name, path1, path2) in enumerate(pairs, 1):
-            try:
-                pair = read_pair(path1, path2)
-            except ImageError as error:
-                log(f"skipped: {error}")
-                continue
-            patches = np.concatenate(
-                [cut_patches(view, patch_size, stride) for view in augmented(pair, scales, flips)]
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".h5")
+    os.close(handle)
+    started = time.monotonic()
+    try:
+        stream = FailureRecordingFile(temporary, "w+")
+        try:
+            with stream, h5py.File(stream, "w") as file:
+                total, names = _write_patches(
+                    file, pairs, head, patch_size, stride, scales, flips, started, log
+                )
+                file.attrs.update(
+                    task=task,
+                    patch_size=patch_size,
+                    stride=stride,
+                    scales=list(scales),
+                    flips=list(flips),
+                    vgg_weights=head.weights_name,
+                    vgg_seed=vgg_seed,
+                    vgg_precision=vgg_precision,
+                    format_version=FORMAT_VERSION,
+                    shard=shard,
+                    num_shards=num_shards,
+                    datasets=json.dumps([str(s.folder1.parent) for s in sources]),
+                    luminance="Y = 0.299 R + 0.587 G + 0.114 B",
+                )
+        except OSError as error:  # HDF5's report of a write that failed
+            stream.failure = stream.failure or error
+        if stream.failure is not None:
+            problem = stream.failure.strerror or stream.failure
+            raise U2FusionError(f"{output}: cannot be written ({problem})") from stream.failure
+        if total == 0 and num_shards == 1:  # a shard may be empty; its set may not (`PatchFiles`)
+            raise U2FusionError(
+                f"{output}: no patches (no readable pairs of at least {patch_size}x{patch_size})"
             )
-            if len(patches):
-                g1 = information_measure(head, patches[..., :1], MEASURE_BATCH)
-                g2 = information_measure(head, patches[..., 1:], MEASURE_BATCH)
-                writer.append(patches, np.stack([g1, g2], axis=-1), len(names))
-            names.append(name)
-            rate = len(writer.patches) / max(time.monotonic() - started, 1e-9)
-            log(
-                f"[{index}/{len(pairs)}] {name}: {len(patches)} patches ({len(writer.patches)} total, {rate:.1f} patches/s)"
-            )
-        total = len(writer.patches)
-        file.create_dataset("pair_names", data=np.array(names, dtype=h5py.string_dtype()))
-        file.attrs.update(
-            task=task,
-            patch_size=patch_size,
-            stride=stride,
-            scales=list(scales),
-            flips=list(flips),
-            vgg_weights=head.weights_name,
-            vgg_seed=vgg_seed,
-            vgg_precision=vgg_precision,
-            format_version=FORMAT_VERSION,
-            shard=shard,
-            num_shards=num_shards,
-            datasets=json.dumps([str(s.folder1.parent) for s in sources]),
-            luminance="Y = 0.299 R + 0.587 G + 0.114 B",
-        )
-    if total == 0 and num_shards == 1:  # a shard may be empty; its set may not (`PatchFiles`)
-        os.unlink(temporary)
-        raise U2FusionError(
-            f"{output}: no patches (no readable pairs of at least {patch_size}x{patch_size})"
-        )
-    os.replace(temporary, output)
+        move_into_place(temporary, output)
+    finally:  # also on Ctrl-C
+        if os.path.exists(temporary):
+            os.unlink(temporary)
     log(
         f"wrote {output}: {total} patches from {len(names)} pairs in {time.monotonic() - started:.0f} s"
     )
@@ -412,6 +475,44 @@ def epoch_dataset(
     return elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def _write_patches(
+    file: h5py.File,
+    pairs: Sequence[tuple[str, Path, Path]],
+    head,
+    patch_size: int,
+    stride: int,
+    scales: Sequence[float],
+    flips: Sequence[str],
+    started: float,
+    log,
+) -> tuple[int, list[str]]:
+    """Cuts and measures the patches of every pair into `file`; returns the patch count and the
+    names of the pairs used."""
+    from u2fusion_tf.features import information_measure
+
+    writer, names = PatchWriter(file, patch_size), []
+    for index, (name, path1, path2) in enumerate(pairs, 1):
+        try:
+            pair = read_pair(path1, path2)
+        except ImageError as error:
+            log(f"skipped: {error}")
+            continue
+        patches = np.concatenate(
+            [cut_patches(view, patch_size, stride) for view in augmented(pair, scales, flips)]
+        )
+        if len(patches):
+            g1 = information_measure(head, patches[..., :1], MEASURE_BATCH)
+            g2 = information_measure(head, patches[..., 1:], MEASURE_BATCH)
+            writer.append(patches, np.stack([g1, g2], axis=-1), len(names))
+        names.append(name)
+        rate = len(writer.patches) / max(time.monotonic() - started, 1e-9)
+        log(
+            f"[{index}/{len(pairs)}] {name}: {len(patches)} patches ({len(writer.patches)} total, {rate:.1f} patches/s)"
+        )
+    file.create_dataset("pair_names", data=np.array(names, dtype=h5py.string_dtype()))
+    return len(writer.patches), names
+
+
 @dataclass
 class PatchSet:
     """A task's patches all in memory."""
@@ -458,7 +559,7 @@ def main(argv: list[str]) -> None:
         flags_.vgg_precision,
         flags_.patch_size,
         flags_.stride or flags_.patch_size,
-        [float(s) for s in flags_.scales],
+        parse_scales(flags_.scales),
         flags_.flips,
         flags_.shard,
         flags_.num_shards,

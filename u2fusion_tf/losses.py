@@ -21,6 +21,8 @@ import tensorflow as tf
 ALPHA = 20.0
 """Weight of L_mse in L_sim (Eq. 6)."""
 MSE_WEIGHTINGS = ("paper", "authors")
+SSIM_WINDOW = 11
+"""Side of SSIM's Gaussian window: patches must be at least this large."""
 
 
 def _per_source(fused: tf.Tensor, sources: tf.Tensor, similarity) -> tf.Tensor:
@@ -29,7 +31,9 @@ def _per_source(fused: tf.Tensor, sources: tf.Tensor, similarity) -> tf.Tensor:
 
 
 def _ssim(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    return tf.image.ssim(x, y, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03)
+    return tf.image.ssim(
+        x, y, max_val=1.0, filter_size=SSIM_WINDOW, filter_sigma=1.5, k1=0.01, k2=0.03
+    )
 
 
 def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
