@@ -395,3 +395,21 @@ def test_paper_convention_on_a_tno_pair_reads_on_the_papers_scale(shared_data):
     assert 1.9 < values["SSIM"] < 2
     assert 55 < values["PSNR"] < 90
     assert 0.4 < values["CC"] < 0.9
+
+
+def test_8_bit_images_score_the_same_read_as_float32_or_float64(shared_data):
+    """`read_image` returns uint8 / 255 in float32, so grey level k comes back as k +- 8e-6 on
+    the 0-255 scale; EN, MI and Qabf must not depend on that (Qabf's exact Gx = 0 test would)."""
+    from u2fusion_tf.images import read_image, to_luminance
+
+    folder = shared_data / "roadscene"
+    stem = "FLIR_00006.jpg"
+    a, b = (to_luminance(read_image(folder / side / stem))[:64, :64] for side in ("vis", "ir"))
+    levels = [np.round(x * 255).astype(np.uint8) for x in (a, b)]
+    levels.append(((levels[0].astype(int) + levels[1]) // 2).astype(np.uint8))
+    as_float32 = [x.astype(np.float32) / np.float32(255) for x in levels]
+    exact = [x / 255.0 for x in levels]
+    names = ["EN", "MI", "Qabf"]
+    for convention in metrics.CONVENTIONS:
+        read = compute_metrics(*as_float32, names, convention)
+        assert read == pytest.approx(compute_metrics(*exact, names, convention), abs=1e-12)

@@ -183,3 +183,27 @@ def test_sha256_constants_match_the_shared_copy(official_env):
     for name, expected in OFFICIAL_FILES.items():
         digest = hashlib.sha256(Path(official_env.replace("model.ckpt", name)).read_bytes())
         assert digest.hexdigest() == expected
+
+
+def test_weights_that_are_not_finite_are_refused(random_model, tmp_path):
+    path = tmp_path / "nan.weights.h5"
+    bias = random_model.conv2_4.conv.bias
+    kept = bias.numpy()
+    bias.assign([np.nan])
+    try:
+        save_weights(random_model, path)
+    finally:
+        bias.assign(kept)
+    with pytest.raises(WeightsError, match=r"nan\.weights\.h5: has values that are not finite"):
+        load_model(path)
+
+
+def test_the_shipped_weights_are_checked_by_their_sha256(random_weights_file, capsys, monkeypatch):
+    from u2fusion_tf import weights
+
+    assert weights._sha256(str(weights.SHIPPED_WEIGHTS)) == weights.SHIPPED_SHA256
+    load_model()
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(weights, "SHIPPED_WEIGHTS", random_weights_file)  # retrained in place
+    load_model(random_weights_file)
+    assert f"warning: {random_weights_file}: SHA-256 differs" in capsys.readouterr().err

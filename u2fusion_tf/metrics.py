@@ -60,6 +60,9 @@ VIF    0-255 scale                        [0, 1] (differs: sigma_n^2 = 2 is abso
 EN, MI and Qabf see the 0-255 scale under both conventions. EN and MI count uint8 grey levels.
 Qabf is scale-free in principle, but it singles out pixels where the Sobel Gx is exactly 0; on
 whole grey levels that test is exact, while on [0, 1] data rounding decides it pixel by pixel.
+So for these three, values within `LEVEL_SNAP` of a whole grey level are taken as that level:
+8-bit images give the same scores whether they arrive as float32 (where k / 255 comes back as
+k +- 8e-6) or as exact float64.
 
 Undefined values (the correlation of a constant image, VIF of a flat reference, an image too
 small for a window) are NaN with a `MetricWarning` naming the metric, never an exception.
@@ -78,6 +81,10 @@ METRIC_NAMES = ("EN", "SD", "SF", "AG", "EI", "MI", "CC", "SCD", "SSIM", "PSNR",
 CONVENTIONS = ("standard", "paper")
 PEAK = 255.0
 """The 8-bit peak: the PSNR numerator and SSIM's L under both conventions."""
+
+LEVEL_SNAP = 1e-4
+"""On the 0-255 scale, values this close to a whole grey level count as that level (EN, MI,
+Qabf); far above float32's rounding of 8-bit data, far below any real difference."""
 
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 _SSIM_WINDOW_SIZE, _SSIM_SIGMA, _SSIM_K1, _SSIM_K2 = 11, 1.5, 0.01, 0.03
@@ -409,6 +416,12 @@ def psnr_from_mse(mean_squared_error: float, peak: float = PEAK) -> float:
     return 10 * math.log10(peak**2 / mean_squared_error)
 
 
+def _snap_to_grey_levels(image: np.ndarray) -> np.ndarray:
+    """A 0-255 image with values within `LEVEL_SNAP` of a whole grey level set to that level."""
+    levels = np.round(image)
+    return np.where(np.abs(image - levels) <= LEVEL_SNAP, levels, image)
+
+
 # --- Conventions ---------------------------------------------------------------------------
 
 
@@ -433,7 +446,7 @@ def compute_metrics(
         raise ValueError(f"unknown metrics {unknown}; expected names from {METRIC_NAMES}")
 
     a, b, f = _gray_images(a, b, f)
-    a_8bit, b_8bit, f_8bit = a * PEAK, b * PEAK, f * PEAK  # for EN, MI and Qabf
+    a_8bit, b_8bit, f_8bit = (_snap_to_grey_levels(x * PEAK) for x in (a, b, f))  # EN, MI, Qabf
     paper = convention == "paper"
     # Both conventions use the 255 peak (PSNR numerator, SSIM's L); only the data scale and the
     # way SSIM combines its two terms differ.

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from u2fusion_tf.errors import WeightsError
@@ -41,6 +43,9 @@ OFFICIAL_SCOPES = {
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_WEIGHTS = REPOSITORY_ROOT / "checkpoints" / "u2fusion.weights.h5"
+SHIPPED_SHA256 = "406bba656dcb43234cb793810519fbc794fab7b0f8f45fb4a28fab9029bed5d0"
+"""The shipped model's file; another file in its place (a damaged copy, or a model retrained
+there) is used with a warning."""
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
 
 
@@ -120,10 +125,19 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
     model = U2FusionNet(precision)
     if weights == OFFICIAL:
         return import_official_checkpoint(official_checkpoint(), model)
+    shipped = SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
+    if shipped and _sha256(weights) != SHIPPED_SHA256:
+        print(
+            f"warning: {weights}: SHA-256 differs from the model this project ships "
+            "(retrained or damaged); using it",
+            file=sys.stderr,
+        )
     try:
         model.load_weights(weights)
     except Exception as error:  # h5py and Keras raise many types for a bad file
         raise WeightsError(f"{weights}: not U2Fusion generator weights ({error})") from error
+    if not all(np.isfinite(variable.numpy()).all() for variable in model.weights):
+        raise WeightsError(f"{weights}: has values that are not finite (NaN or infinite)")
     return model
 
 
