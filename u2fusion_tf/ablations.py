@@ -159,4 +159,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, on_interrupt="each variant's last checkpoint is kept; run it again to resume")
