@@ -1,7 +1,9 @@
 # u2fusion_tf tasks. Paths and settings are overridable: `make train-all VGG_WEIGHTS=none`.
 PYTHON ?= python
 SHARED ?= ../shared
-DATA_ROOT ?= $(SHARED)/data
+# The datasets; empty: each command's default (../shared/data if it exists, else the fetch root)
+DATA_ROOT ?=
+DATA_ROOT_FLAG = $(if $(DATA_ROOT),--data_root $(DATA_ROOT))
 RUNS ?= runs
 OUT ?= results
 
@@ -22,7 +24,7 @@ TRAIN_FLAGS ?=
 PREPARE_FLAGS ?=
 # The multi-focus pairs are enlarged and flipped for more patches, as in the paper
 FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
-PREPARE = $(PYTHON) -m u2fusion_tf.data prepare --data_root $(DATA_ROOT) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
+PREPARE = $(PYTHON) -m u2fusion_tf.data prepare $(DATA_ROOT_FLAG) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
 .PHONY: install demo test lint data train-all tensorboard bench results ablation-data ablations
@@ -65,12 +67,12 @@ tensorboard:
 # Speed on this machine: a table on stdout and the figures in $(OUT)/bench.json.
 bench:
 	mkdir -p $(OUT)
-	$(PYTHON) -m u2fusion_tf.bench --shared_data $(DATA_ROOT) --json $(OUT)/bench.json
+	$(PYTHON) -m u2fusion_tf.bench $(DATA_ROOT_FLAG) --json $(OUT)/bench.json
 
 # The shipped model against the authors' and classic methods on every test set: tables and a
 # figure in checkpoints/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
 results:
-	$(PYTHON) -m u2fusion_tf.results --data_root $(DATA_ROOT) --out_dir $(OUT) --report_dir checkpoints
+	$(PYTHON) -m u2fusion_tf.results $(DATA_ROOT_FLAG) --out_dir $(OUT) --report_dir checkpoints
 
 # The paper's ablations (Sec. 5: EWC, fixed degrees, task order), every variant trained with one
 # reduced schedule (ABLATION_SCHEDULE) on a quarter of the patches (stride 128, no multi-focus

@@ -66,7 +66,8 @@ def task_files(tmp_path_factory) -> dict[str, str]:
     with the information measure of an untrained VGG16 head, as `make data` would store it."""
     import cv2
 
-    from u2fusion_tf.data import PairSource, prepare
+    from u2fusion_tf.data import prepare
+    from u2fusion_tf.datasets import PairSet
     from u2fusion_tf.features import TASKS
 
     rng = np.random.default_rng(5)
@@ -81,7 +82,7 @@ def task_files(tmp_path_factory) -> dict[str, str]:
             cv2.imwrite(str(folder1 / f"{stem}.png"), image)
             cv2.imwrite(str(folder2 / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2.0))
         files[task] = str(root / f"{task}.h5")
-        source = PairSource(task, folder1, folder2)
+        source = PairSet(task, folder1, folder2)
         prepare([source], files[task], task, "none", patch_size=16, stride=16, log=lambda _: None)
     return files
 

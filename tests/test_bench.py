@@ -10,7 +10,7 @@ from u2fusion_tf import bench
 def test_a_small_benchmark_reports_every_figure(shared_data):
     """One repeat, no 24-megapixel run, the first pair of each u2fusion_test set for accuracy."""
     report = bench.run(
-        repeats=1, large_side=0, train_steps=1, shared=shared_data, accuracy_pairs_per_set=1
+        repeats=1, large_side=0, train_steps=1, data_root=shared_data, accuracy_pairs_per_set=1
     )
     json.dumps(report)  # what --json writes
     for precision in bench.PRECISIONS:

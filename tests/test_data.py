@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.data import (
-    PairSource,
     PatchFiles,
     augmented,
     cut_patches,
@@ -26,10 +25,10 @@ from u2fusion_tf.data import (
     prepare,
     read_pair,
     shard_path,
-    shared_sources,
     swap_sources,
     task_files,
 )
+from u2fusion_tf.datasets import PairSet, split_sets
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import VGGFeatureHead, information_measure
 
@@ -56,7 +55,7 @@ def small_dataset(tmp_path):
     (a / "p5.png").write_bytes(b"broken")
     (b / "p5.png").write_bytes(b"broken")
     cv2.imwrite(str(a / "alone.png"), np.zeros((64, 64), np.uint8))
-    return PairSource("small", a, b)
+    return PairSet("small", a, b)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +92,7 @@ def test_prepare_stores_patches_and_their_information(small_dataset, tmp_path, h
         assert [n.decode() for n in file["pair_names"][...]] == ["small/p1", "small/p2", "small/p3"]
         assert file.attrs["task"] == "multi-focus" and file.attrs["vgg_weights"] == "none"
         assert file.attrs["patch_size"] == 64 and file.attrs["stride"] == 64
-    expected_pair = read_pair(small_dataset.folder1 / "p1.png", small_dataset.folder2 / "p1.jpg")
+    expected_pair = read_pair(small_dataset.folder_a / "p1.png", small_dataset.folder_b / "p1.jpg")
     np.testing.assert_array_equal(patches[1], expected_pair[:, 64:128])
     online = [np.asarray(information_measure(head, patches[..., i : i + 1])) for i in (0, 1)]
     np.testing.assert_allclose(information, np.stack(online, axis=-1), rtol=1e-5)
@@ -110,7 +109,7 @@ def test_prepare_with_nothing_usable_fails_without_output(tmp_path):
     write_pair(a, b, "tiny", (20, 20))
     with pytest.raises(U2FusionError, match="no patches"):
         prepare(
-            [PairSource("t", a, b)],
+            [PairSet("t", a, b)],
             str(tmp_path / "t.h5"),
             "multi-modal",
             "none",
@@ -120,11 +119,11 @@ def test_prepare_with_nothing_usable_fails_without_output(tmp_path):
 
 
 def test_shared_splits_and_real_pairs(shared_data, tmp_path):
-    roadscene, harvard = shared_sources(str(shared_data), ["roadscene", "harvard_pet_mri"], "train")
+    roadscene, harvard = split_sets(shared_data, "train", ["roadscene", "harvard_pet_mri"])
     assert len(roadscene.stems) == 177 and len(harvard.stems) == 245
-    assert roadscene.folder1.name == "vis" and harvard.folder2.name == "mri"
-    two = PairSource(
-        "harvard_pet_mri", harvard.folder1, harvard.folder2, frozenset(sorted(harvard.stems)[:2])
+    assert roadscene.folder_a.name == "vis" and harvard.folder_b.name == "mri"
+    two = PairSet(
+        "harvard_pet_mri", harvard.folder_a, harvard.folder_b, frozenset(sorted(harvard.stems)[:2])
     )
     output = str(tmp_path / "real.h5")
     assert prepare([two], output, "multi-modal", "none", log=lambda _: None) == 2 * 16
@@ -132,7 +131,7 @@ def test_shared_splits_and_real_pairs(shared_data, tmp_path):
     assert data.patches.min() >= 0 and data.patches.max() <= 1
     assert (data.information > 0).all()
     with pytest.raises(U2FusionError, match="no dataset 'nope'"):
-        shared_sources(str(shared_data), ["nope"], "train")
+        split_sets(shared_data, "train", ["nope"])
 
 
 def test_load_patches_rejects_bad_files(tmp_path, small_dataset):
@@ -165,7 +164,7 @@ def test_cli(small_dataset, tmp_path):
         "--output",
         str(output),
         "--pair_dirs",
-        f"{small_dataset.folder1}:{small_dataset.folder2}",
+        f"{small_dataset.folder_a}:{small_dataset.folder_b}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.evaluate import format_table, score_folders, summarize
 from u2fusion_tf.images import read_image
 from u2fusion_tf.metrics import compute_metrics
@@ -42,8 +43,7 @@ def folders(tmp_path):
 
 def test_scores_match_compute_metrics_and_skips_are_named(folders):
     rows, skipped = score_folders(
-        str(folders["a"]),
-        str(folders["b"]),
+        PairSet.of(folders["a"], folders["b"]),
         [str(folders["avg"]), str(folders["first"])],
         ["SSIM", "CC", "EN"],
         log=lambda _: None,
@@ -73,7 +73,10 @@ def test_constant_image_gives_nan_with_a_warning_not_a_crash(folders):
     cv2.imwrite(str(folders["avg"] / "s1.png"), np.full((48, 52), 7, np.uint8))
     lines = []
     rows, _ = score_folders(
-        str(folders["a"]), str(folders["b"]), [str(folders["avg"])], ["CC", "SD"], log=lines.append
+        PairSet.of(folders["a"], folders["b"]),
+        [str(folders["avg"])],
+        ["CC", "SD"],
+        log=lines.append,
     )
     assert np.isnan(rows[0]["CC"]) and rows[0]["SD"] == 0
     assert any(line.startswith("warning: ") and "s1.png" in line and "CC" in line for line in lines)
@@ -87,7 +90,13 @@ def run_evaluate(*args):
 
 def test_cli_table_csv_markdown_and_split(folders, tmp_path):
     splits = tmp_path / "splits.json"
-    splits.write_text(json.dumps({"toy": {"train": ["s1"], "test": ["s2", "s3", "s4"]}}))
+    toy = {
+        "task": "multi-modal",
+        "sources": ["a", "b"],
+        "train": ["s1"],
+        "test": ["s2", "s3", "s4"],
+    }
+    splits.write_text(json.dumps({"toy": toy}))
     result = run_evaluate(
         "--sources_a",
         folders["a"],
@@ -144,7 +153,7 @@ def test_cli_fuse_with_weights(folders, tmp_path, random_weights_file):
     ("args", "message"),
     [
         (["--metrics", "SSIM,XYZ"], "unknown metric(s) XYZ"),
-        (["--splits", "x.json"], "--splits and --dataset go together"),
+        (["--splits", "x.json"], "--splits needs --dataset"),
         (["--fused", "/nonexistent/dir"], "/nonexistent/dir: is not a folder"),
         ([], "give --fused folders"),
     ],
@@ -174,7 +183,7 @@ def test_bad_raw_fused_files_are_skipped_with_a_reason(folders, tmp_path, array,
     np.save(raw / "s1.npy", array)
     np.save(raw / "s2.npy", read_image(folders["avg"] / "s2.png")[..., np.newaxis])  # (H, W, 1)
     rows, skipped = score_folders(
-        str(folders["a"]), str(folders["b"]), [str(raw)], ["SSIM"], log=lambda _: None
+        PairSet.of(folders["a"], folders["b"]), [str(raw)], ["SSIM"], log=lambda _: None
     )
     assert [row["stem"] for row in rows] == ["s2"]
     assert any(re.search(f"s1.npy: {reason}", line) for line in skipped), skipped
@@ -184,7 +193,7 @@ def test_an_empty_fused_folder_is_reported_in_the_table(folders, tmp_path):
     (tmp_path / "empty").mkdir()
     fused = [str(folders["avg"]), str(tmp_path / "empty")]
     rows, skipped = score_folders(
-        str(folders["a"]), str(folders["b"]), fused, ["SSIM"], log=lambda _: None
+        PairSet.of(folders["a"], folders["b"]), fused, ["SSIM"], log=lambda _: None
     )
     assert any("empty: is empty, no fused images" in line for line in skipped)
     table = format_table(summarize(rows, ["SSIM"], ["avg", "empty"]), ["SSIM"], markdown=True)

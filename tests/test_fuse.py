@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import ImageError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
@@ -254,7 +255,7 @@ def test_folder_fusion_never_writes_into_a_source_folder(tmp_path, random_model)
     before = {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)}
     for out_dir in (dir1, tmp_path / "alias"):
         with pytest.raises(ImageError, match="is the input"):
-            fuse_folders(str(dir1), str(dir2), str(out_dir), random_model)
+            fuse_folders(PairSet.of(dir1, dir2), str(out_dir), random_model)
     assert {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)} == before
 
 

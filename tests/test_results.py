@@ -7,7 +7,7 @@ import csv
 import cv2
 
 from u2fusion_tf import results
-from u2fusion_tf.evaluate import split_test_sets, u2fusion_test_sets
+from u2fusion_tf.datasets import evaluation_sets
 from u2fusion_tf.metrics import METRIC_NAMES
 
 
@@ -28,7 +28,7 @@ def test_quality_bar_reports_a_model_more_than_five_percent_behind():
 def test_results_of_the_authors_model_against_itself(official_env, shared_data, tmp_path):
     """One pair per set: every table, method and figure row is there, and a model compared with
     itself sits exactly on the quality bar."""
-    sets = split_test_sets(shared_data) + u2fusion_test_sets(shared_data)
+    sets = evaluation_sets(shared_data)
     misses = results.run(
         str(shared_data),
         "official",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from u2fusion_tf.datasets import u2fusion_test_sets
 from u2fusion_tf.errors import WeightsError
-from u2fusion_tf.evaluate import u2fusion_test_sets
 from u2fusion_tf.fuse import fuse_y
 from u2fusion_tf.images import read_image, to_luminance
 from u2fusion_tf.weights import (

@@ -27,10 +27,10 @@ that looks complete, and two runs never share a temporary file. Unreadable image
 stems and size mismatches are reported by name and skipped; a result with no patches is an
 error.
 
-Example (task 1 from the shared data, training split only)::
+Example (task 1, training split only, from the default data root of `u2fusion_tf.datasets`)::
 
     python -m u2fusion_tf.data prepare --task multi-modal --output data/multi-modal.h5 \\
-        --data_root ../shared/data --datasets roadscene,harvard_pet_mri --split train
+        --datasets roadscene,harvard_pet_mri --split train
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ import cv2
 import h5py
 import numpy as np
 
+from u2fusion_tf.datasets import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.images import (
     move_into_place,
-    pair_by_stem,
     read_image,
     require_same_size,
     require_writable_file,
@@ -69,34 +69,6 @@ MEASURE_BATCH = 32
 """Patches whose information measure is computed together (bounded memory, good VGG speed)."""
 FLIPS = {"none": None, "horizontal": 1, "vertical": 0}
 """Flip names and the matching `cv2.flip` codes."""
-
-
-@dataclass(frozen=True)
-class PairSource:
-    """Two folders whose files pair by stem, optionally restricted to some stems."""
-
-    name: str
-    folder1: Path
-    folder2: Path
-    stems: frozenset[str] | None = None
-
-
-def shared_sources(data_root: str, datasets: Sequence[str], split: str) -> list[PairSource]:
-    """The folders and split stems of named datasets, as `splits.json` in `data_root` defines."""
-    splits_path = Path(data_root) / "splits.json"
-    try:
-        splits = json.loads(splits_path.read_text())
-    except (OSError, ValueError) as error:
-        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
-    sources = []
-    for name in datasets:
-        if name not in splits:
-            raise U2FusionError(f"{splits_path}: no dataset {name!r} (has {', '.join(splits)})")
-        entry = splits[name]
-        folder1, folder2 = (Path(data_root) / name / sub for sub in entry["sources"])
-        stems = None if split == "all" else frozenset(entry[split])
-        sources.append(PairSource(name, folder1, folder2, stems))
-    return sources
 
 
 def cut_patches(image: np.ndarray, size: int = PATCH_SIZE, stride: int = PATCH_SIZE) -> np.ndarray:
@@ -216,7 +188,7 @@ class PatchWriter:
 
 
 def prepare(
-    sources: Sequence[PairSource],
+    sources: Sequence[PairSet],
     output: str,
     task: str,
     vgg_weights: str = "imagenet",
@@ -248,15 +220,8 @@ def prepare(
     head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     pairs, problems = [], []
     for source in sources:
-        found, unpaired = pair_by_stem(source.folder1, source.folder2)
-        problems += [f"{path}: has no partner with the same stem" for path in unpaired]
-        found = [pair for pair in found if source.stems is None or pair[0] in source.stems]
-        if source.stems is not None:
-            missing = source.stems - {stem for stem, _, _ in found}
-            problems += [
-                f"{source.name}/{stem}: listed in the split but not found"
-                for stem in sorted(missing)
-            ]
+        found, unmatched = source.match()
+        problems += unmatched
         pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
     for problem in problems:
         log(f"skipped: {problem}")
@@ -283,7 +248,7 @@ def prepare(
                     format_version=FORMAT_VERSION,
                     shard=shard,
                     num_shards=num_shards,
-                    datasets=json.dumps([str(s.folder1.parent) for s in sources]),
+                    datasets=json.dumps([str(s.folder_a.parent) for s in sources]),
                     luminance="Y = 0.299 R + 0.587 G + 0.114 B",
                 )
         except OSError as error:  # HDF5's report of a write that failed
@@ -542,12 +507,12 @@ def main(argv: list[str]) -> None:
         )
     sources = []
     if flags_.datasets:
-        sources += shared_sources(flags_.data_root, flags_.datasets, flags_.split)
+        sources += split_sets(resolve_data_root(flags_.data_root), flags_.split, flags_.datasets)
     for spec in flags_.pair_dirs or []:
         folder1, _, folder2 = spec.partition(":")
         if not folder2:
             raise U2FusionError(f"--pair_dirs {spec}: expected DIR1:DIR2")
-        sources.append(PairSource(Path(folder1).name, Path(folder1), Path(folder2)))
+        sources.append(PairSet.of(folder1, folder2))
     if not sources:
         raise U2FusionError("give --datasets (with --data_root) or --pair_dirs DIR1:DIR2")
     prepare(
@@ -574,11 +539,9 @@ def _define_flags() -> None:
 
     flags.DEFINE_enum("task", None, list(TASKS), "Task the patches are for.")
     flags.DEFINE_string("output", None, "HDF5 file to write.")
-    flags.DEFINE_string("data_root", "../shared/data", "Folder with splits.json and the datasets.")
-    flags.DEFINE_list("datasets", None, "Datasets of --data_root/splits.json to use.")
-    flags.DEFINE_enum(
-        "split", "train", ["train", "test", "all"], "Which pairs of --datasets to use."
-    )
+    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    flags.DEFINE_list("datasets", None, "Datasets to use (of the package's splits.json).")
+    flags.DEFINE_enum("split", "train", list(SPLITS), "Which pairs of --datasets to use.")
     flags.DEFINE_multi_string("pair_dirs", None, "Other pairs: DIR1:DIR2 (paired by file stem).")
     flags.DEFINE_integer("patch_size", PATCH_SIZE, "Patch side in pixels.")
     flags.DEFINE_integer("stride", None, "Patch stride (default: the patch size).")

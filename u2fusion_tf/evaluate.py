@@ -7,9 +7,10 @@ folder), the mean and standard deviation of each metric side by side::
     python -m u2fusion_tf.evaluate --sources_a vis/ --sources_b ir/ \\
         --fused results/ours --fused results/theirs --convention standard --csv scores.csv
 
-    # fuse the test pairs with a model first, then score them
-    python -m u2fusion_tf.evaluate --sources_a vis/ --sources_b ir/ --fuse_with official \\
-        --fuse_dir results/official --splits ../shared/data/splits.json --dataset roadscene
+    # fuse a dataset's test pairs (from the data root of `u2fusion_tf.datasets`) with a model
+    # first, then score them
+    python -m u2fusion_tf.evaluate --dataset roadscene --fuse_with official \\
+        --fuse_dir results/official
 
 Fused files may be images or ``.npy`` raw fused luminance. Missing or size-mismatched files are
 reported by name and skipped; a metric undefined for an image is NaN with a warning, and the
@@ -20,21 +21,25 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from u2fusion_tf.datasets import (
+    DATA_ROOT_HELP,
+    PairSet,
+    resolve_data_root,
+    split_sets,
+    split_stems,
+)
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.images import (
     RAW_SUFFIX,
-    pair_by_stem,
     read_image,
     require_same_size,
     require_writable_file,
@@ -70,118 +75,22 @@ def read_fused(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def split_stems(splits_path: str, dataset: str) -> frozenset[str]:
-    """The test stems of `dataset` in a splits.json file."""
-    try:
-        splits = json.loads(Path(splits_path).read_text())
-        return frozenset(splits[dataset]["test"])
-    except (OSError, ValueError) as error:
-        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
-    except KeyError as error:
-        raise U2FusionError(f"{splits_path}: no test split for dataset {dataset!r}") from error
-
-
-U2FUSION_TEST = "u2fusion_test"
-U2FUSION_TEST_FOLDERS = (
-    # table, task, first and second source folders under u2fusion_test/ (the authors' order)
-    ("vis-ir", "multi-modal", "vis-ir/TNO/vis", "vis-ir/TNO/ir"),
-    ("vis-ir", "multi-modal", "vis-ir/RoadScene/vis", "vis-ir/RoadScene/ir"),
-    ("medical", "multi-modal", "medical/pet", "medical/mri"),
-    (
-        "multi-exposure",
-        "multi-exposure",
-        "multi-exposure/dataset1/oe",
-        "multi-exposure/dataset1/ue",
-    ),
-    (
-        "multi-exposure",
-        "multi-exposure",
-        "multi-exposure/dataset2/oe",
-        "multi-exposure/dataset2/ue",
-    ),
-    ("multi-focus", "multi-focus", "multi-focus/far", "multi-focus/near"),
-)
-"""The paper's own test pairs, grouped into one table per task."""
-
-
-@dataclass(frozen=True)
-class EvaluationSet:
-    """Source pairs scored together: two folders paired by stem, optionally only some stems."""
-
-    name: str
-    table: str
-    task: str
-    folder_a: Path
-    folder_b: Path
-    stems: frozenset[str] | None = None
-
-    def pairs(self) -> list[tuple[str, Path, Path]]:
-        """(stem, source A, source B) of every pair of the set, in stem order."""
-        found, _ = pair_by_stem(self.folder_a, self.folder_b)
-        return [pair for pair in found if self.stems is None or pair[0] in self.stems]
-
-
-def split_test_sets(data_root: str | os.PathLike) -> list[EvaluationSet]:
-    """The test split of every dataset in `data_root`/splits.json."""
-    splits_path = Path(data_root) / "splits.json"
-    try:
-        splits = json.loads(splits_path.read_text())
-    except (OSError, ValueError) as error:
-        raise U2FusionError(f"{splits_path}: cannot be read as JSON ({error})") from error
-    return [
-        EvaluationSet(
-            name,
-            name,
-            entry["task"],
-            *(Path(data_root) / name / folder for folder in entry["sources"]),
-            frozenset(entry["test"]),
-        )
-        for name, entry in splits.items()
-    ]
-
-
-def u2fusion_test_sets(data_root: str | os.PathLike) -> list[EvaluationSet]:
-    """The paper's test pairs in `data_root`/u2fusion_test (empty if that folder is absent)."""
-    root = Path(data_root) / U2FUSION_TEST
-    if not root.is_dir():
-        return []
-    return [
-        EvaluationSet(
-            f"{U2FUSION_TEST}-{Path(first).parent.as_posix().replace('/', '-')}",
-            f"{U2FUSION_TEST}/{table}",
-            task,
-            root / first,
-            root / second,
-        )
-        for table, task, first, second in U2FUSION_TEST_FOLDERS
-    ]
-
-
 def method_name(folder: str) -> str:
     return Path(folder).name or str(folder)
 
 
 def score_folders(
-    sources_a: str,
-    sources_b: str,
+    sources: PairSet,
     fused_dirs: Sequence[str],
     metrics: Sequence[str] = METRIC_NAMES,
     convention: str = "standard",
-    stems: frozenset[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[list[dict], list[str]]:
     """Scores every fused folder on the source pairs; returns per-image rows and skipped files.
 
-    A row is {"method", "stem", <metric>: value}. Pairs outside `stems` (if given) are ignored.
+    A row is {"method", "stem", <metric>: value}.
     """
-    pairs, unpaired = pair_by_stem(sources_a, sources_b)
-    skipped = [f"{path}: has no partner with the same stem" for path in unpaired]
-    if stems is not None:
-        pairs = [pair for pair in pairs if pair[0] in stems]
-        skipped += [
-            f"{stem}: in the split but not among the sources"
-            for stem in sorted(stems - {p[0] for p in pairs})
-        ]
+    pairs, skipped = sources.match()
     fused_files = {}
     for folder in fused_dirs:
         if not os.path.isdir(folder):
@@ -276,17 +185,21 @@ def main(argv: list[str]) -> None:
 
     f = flags.FLAGS
     del argv
-    if not (f.sources_a and f.sources_b):
-        raise U2FusionError("give --sources_a and --sources_b (see --help)")
     metrics = f.metrics or list(METRIC_NAMES)
     unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
         raise U2FusionError(
             f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}"
         )
-    if bool(f.splits) != bool(f.dataset):
-        raise U2FusionError("--splits and --dataset go together")
-    stems = split_stems(f.splits, f.dataset) if f.splits else None
+    if f.splits and not f.dataset:
+        raise U2FusionError("--splits needs --dataset")
+    if f.sources_a and f.sources_b:
+        stems = split_stems(f.dataset, "test", f.splits) if f.dataset else None
+        sources = PairSet.of(f.sources_a, f.sources_b, stems)
+    elif f.dataset:
+        (sources,) = split_sets(resolve_data_root(f.data_root), "test", [f.dataset], f.splits)
+    else:
+        raise U2FusionError("give --sources_a and --sources_b, or --dataset (see --help)")
     for report in (f.csv, f.markdown):
         if report:
             require_writable_file(report)  # before fusing and scoring, not after
@@ -300,17 +213,13 @@ def main(argv: list[str]) -> None:
             "results", method_name(f.fuse_with).removesuffix(".weights.h5")
         )
         log(f"fusing with {f.fuse_with} into {out_dir}")
-        failures = fuse_folders(
-            f.sources_a, f.sources_b, out_dir, load_model(f.fuse_with), stems=stems
-        )
+        failures = fuse_folders(sources, out_dir, load_model(f.fuse_with))
         for failure in failures:
             log(f"skipped: {failure}")
         fused_dirs.insert(0, out_dir)
     if not fused_dirs:
         raise U2FusionError("give --fused folders and/or --fuse_with WEIGHTS")
-    rows, skipped = score_folders(
-        f.sources_a, f.sources_b, fused_dirs, metrics, f.convention, stems, log
-    )
+    rows, skipped = score_folders(sources, fused_dirs, metrics, f.convention, log)
     for problem in skipped:
         log(f"skipped: {problem}")
     log(f"{len(skipped)} file(s) skipped")
@@ -340,8 +249,16 @@ def _define_flags() -> None:
     )
     flags.DEFINE_string("csv", None, "Write per-image scores here.")
     flags.DEFINE_string("markdown", None, "Write the summary table here as Markdown.")
-    flags.DEFINE_string("splits", None, "splits.json restricting the pairs to a test split.")
-    flags.DEFINE_string("dataset", None, "Dataset of --splits whose test split to use.")
+    flags.DEFINE_string(
+        "dataset",
+        None,
+        "Score this dataset's test split: its pairs under --data_root, or only those stems of "
+        "--sources_a/--sources_b.",
+    )
+    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    flags.DEFINE_string(
+        "splits", None, "Another splits.json for --dataset (default: the package's)."
+    )
     flags.DEFINE_string(
         "fuse_with", None, "Fuse the pairs first with these weights (file or 'official')."
     )

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     check_writable,
     fuse_chroma,
-    pair_by_stem,
     read_image,
     refuse_overwriting_inputs,
     require_same_size,
@@ -172,27 +172,18 @@ def fuse_files(
 
 
 def fuse_folders(
-    folder1: str,
-    folder2: str,
-    out_dir: str,
-    model: U2FusionNet,
-    suffix: str = ".png",
-    tile: int = 0,
-    stems: frozenset[str] | None = None,
+    sources: PairSet, out_dir: str, model: U2FusionNet, suffix: str = ".png", tile: int = 0
 ) -> list[str]:
-    """Fuses the pairs of two folders (matched by file stem) into `out_dir`.
+    """Fuses the pairs of a set into `out_dir`, one file per stem.
 
-    Only `stems` are fused if given. Shows progress on stderr and carries on past a bad pair;
-    returns the failures, one line each.
+    Shows progress on stderr and carries on past a bad pair; returns the failures, one line each.
     """
-    pairs, unpaired = pair_by_stem(folder1, folder2)
-    if stems is not None:
-        pairs = [pair for pair in pairs if pair[0] in stems]
-        unpaired = [path for path in unpaired if path.stem in stems]
-    failures = [f"{path}: has no partner with the same stem" for path in unpaired]
+    pairs, failures = sources.match()
     if not pairs:
-        raise U2FusionError(f"{folder1} and {folder2}: no files with matching stems")
-    refuse_overwriting_inputs(out_dir, [folder1, folder2])
+        raise U2FusionError(
+            f"{sources.folder_a} and {sources.folder_b}: no files with matching stems"
+        )
+    refuse_overwriting_inputs(out_dir, [sources.folder_a, sources.folder_b])
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
@@ -219,7 +210,8 @@ def main(argv: list[str]) -> None:
             raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
         suffix = flags.out_ext if flags.out_ext.startswith(".") else "." + flags.out_ext
         model = load_model(flags.weights, flags.precision)
-        failures = fuse_folders(flags.dir1, flags.dir2, flags.out_dir, model, suffix, flags.tile)
+        sources = PairSet.of(flags.dir1, flags.dir2)
+        failures = fuse_folders(sources, flags.out_dir, model, suffix, flags.tile)
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
             sys.exit(1)

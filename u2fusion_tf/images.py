@@ -243,29 +243,3 @@ def move_into_place(temporary: str, path: str) -> None:
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
-
-
-def pair_by_stem(
-    folder1: str | os.PathLike, folder2: str | os.PathLike
-) -> tuple[list[tuple[str, Path, Path]], list[Path]]:
-    """Pairs the files of two folders by file stem (extensions may differ).
-
-    Returns the sorted (stem, path1, path2) pairs and the files that have no partner. Hidden
-    files are ignored.
-    """
-    by_stem = []
-    for folder in (folder1, folder2):
-        if not os.path.isdir(folder):
-            raise ImageError(str(folder), "is not a folder")
-        files = [p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")]
-        stems: dict[str, Path] = {}
-        for file in sorted(files):
-            stems.setdefault(file.stem, file)
-        by_stem.append(stems)
-    first, second = by_stem
-    pairs = [(stem, first[stem], second[stem]) for stem in sorted(first.keys() & second.keys())]
-    unpaired = sorted(
-        [first[s] for s in first.keys() - second.keys()]
-        + [second[s] for s in second.keys() - first.keys()]
-    )
-    return pairs, unpaired

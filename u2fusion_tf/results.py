@@ -1,7 +1,7 @@
 """The shipped model against the authors' and classic methods on every test set: ``make results``.
 
-For the test split of every dataset in ``splits.json`` and the paper's own test pairs
-(``u2fusion_test``), fuses each pair with every method, scores the results with
+For the test split of every dataset and the paper's own test pairs (``u2fusion_test``; the
+catalogue is `u2fusion_tf.datasets`), fuses each pair with every method, scores the results with
 `u2fusion_tf.metrics` and writes:
 
 - ``<report_dir>/results.md``: one table per dataset (standard convention, mean ± std), the
@@ -17,29 +17,23 @@ authors' checkpoint), ``average`` and ``laplacian_pyramid`` (`u2fusion_tf.baseli
 multi-exposure sets ``mertens``. Every run fuses everything again, so the tables always match
 the weights given::
 
-    python -m u2fusion_tf.results --data_root ../shared/data --report_dir checkpoints
+    python -m u2fusion_tf.results --report_dir checkpoints
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from u2fusion_tf import baselines
+from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.evaluate import (
-    EvaluationSet,
-    format_table,
-    score_folders,
-    split_test_sets,
-    summarize,
-    u2fusion_test_sets,
-    write_csv,
-)
+from u2fusion_tf.evaluate import format_table, score_folders, summarize, write_csv
 from u2fusion_tf.fuse import fuse, fuse_ycbcr_with, read_sources
 from u2fusion_tf.images import read_image, write_atomically, write_image
 from u2fusion_tf.metrics import METRIC_NAMES
@@ -74,7 +68,7 @@ def methods(networks: dict[str, U2FusionNet], task: str) -> dict[str, Fusion]:
 
 
 def fuse_set(
-    evaluation_set: EvaluationSet,
+    evaluation_set: PairSet,
     fusions: dict[str, Fusion],
     out_dir: Path,
     max_pairs: int = 0,
@@ -103,22 +97,16 @@ def fuse_set(
 
 
 def score_set(
-    evaluation_set: EvaluationSet,
+    evaluation_set: PairSet,
     folders: Sequence[Path],
     convention: str,
     metrics: Sequence[str] = METRIC_NAMES,
     log: Callable[[str], None] = print,
 ) -> tuple[list[dict], list[str]]:
     """Scores the fused folders of a set; each row's stem is prefixed by the set's name."""
-    stems = frozenset(p.stem for p in folders[0].glob("*.png"))
+    fused = replace(evaluation_set, stems=frozenset(p.stem for p in folders[0].glob("*.png")))
     rows, skipped = score_folders(
-        str(evaluation_set.folder_a),
-        str(evaluation_set.folder_b),
-        [str(folder) for folder in folders],
-        metrics,
-        convention,
-        stems,
-        log=lambda line: None,
+        fused, [str(folder) for folder in folders], metrics, convention, log=lambda line: None
     )
     log(f"{evaluation_set.name}: scored {len(rows)} results ({convention} convention)")
     for row in rows:
@@ -179,7 +167,7 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def run(
-    data_root: str,
+    data_root: str | Path,
     weights: str,
     out_dir: Path,
     report_dir: Path,
@@ -189,7 +177,7 @@ def run(
     """Fuses, scores and reports every test set; returns the quality-bar misses."""
     from u2fusion_tf.weights import OFFICIAL, load_model
 
-    sets = split_test_sets(data_root) + u2fusion_test_sets(data_root)
+    sets = evaluation_sets(data_root)
     networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
     tables: dict[str, list[dict]] = {}
     paper_rows: dict[str, list[dict]] = {}
@@ -261,7 +249,7 @@ def main(argv: list[str]) -> None:
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     misses = run(
-        f.data_root,
+        resolve_data_root(f.data_root),
         f.weights or default_weights(),
         Path(f.out_dir),
         Path(f.report_dir),
@@ -275,7 +263,7 @@ def main(argv: list[str]) -> None:
 def _define_flags() -> None:
     from absl import flags
 
-    flags.DEFINE_string("data_root", "../shared/data", "Folder with splits.json and the datasets.")
+    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
     flags.DEFINE_string("weights", None, "The model to report (default: the shipped checkpoint).")
     flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
     flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
