@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from u2fusion_tf.checkpoints import restore_newest_readable
 from u2fusion_tf.data import PatchSet, load_patches
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.ewc import (
@@ -176,11 +177,13 @@ class Trainer:
             step_in_epoch=self.step_in_epoch,
             global_step=self.global_step,
         )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(config.run_dir, "ckpt"), max_to_keep=2
-        )
+        self.manager = self._checkpoint_manager()
         self.writer = tf.summary.create_file_writer(config.run_dir)
         self.data: dict[str, TaskData] = {}
+
+    def _checkpoint_manager(self) -> tf.train.CheckpointManager:
+        folder = os.path.join(self.config.run_dir, "ckpt")
+        return tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=2)
 
     def _fresh_optimizer(self) -> AuthorsRMSprop:
         optimizer = AuthorsRMSprop(self.config.learning_rate, self.config.rho, self.config.momentum)
@@ -290,12 +293,11 @@ class Trainer:
         """Trains the remaining tasks; returns the final weights file of the last task trained."""
         config = self.config
         self.record_settings()
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
+        resumed = restore_newest_readable(self.checkpoint, self.manager.directory, self.log)
+        if resumed:
+            self.manager = self._checkpoint_manager()  # the state now names readable ones only
             self.log(
-                f"resumed from {self.manager.latest_checkpoint}: task {int(self.task_index) + 1}, "
+                f"resumed from {resumed}: task {int(self.task_index) + 1}, "
                 f"epoch {int(self.epoch) + 1}, step {int(self.step_in_epoch)}"
             )
         tasks_this_call = 0

@@ -1,0 +1,77 @@
+"""Resuming from the newest training checkpoint that reads back whole.
+
+A checkpoint can be damaged (a disk error, a copy cut short, an edited file) and so can the
+``checkpoint`` state file that names the latest one. Resuming therefore does not trust the state
+file: it tries the checkpoints found in the folder, newest first, restores the first that reads
+back completely, and moves the ones it could not read into ``unreadable/`` beside them (kept
+for inspection, never deleted, and out of the way of the checkpoints that training writes next).
+The state file is then rewritten to name the readable checkpoints only.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from u2fusion_tf.errors import U2FusionError
+
+UNREADABLE = "unreadable"
+"""Subfolder that receives the checkpoints that could not be restored."""
+
+
+def checkpoint_prefixes(folder: str) -> list[str]:
+    """The checkpoints in `folder` (``<name>-<number>.index`` files), newest (highest number)
+    first."""
+    numbered = []
+    for index in glob.glob(os.path.join(glob.escape(folder), "*-*.index")):
+        match = re.fullmatch(r"(.*-(\d+))\.index", index)
+        if match:
+            numbered.append((int(match[2]), match[1]))
+    return [prefix for _, prefix in sorted(numbered, reverse=True)]
+
+
+def restore_newest_readable(
+    checkpoint: tf.train.Checkpoint, folder: str, log: Callable[[str], None]
+) -> str | None:
+    """Restores the newest checkpoint of `folder` that reads back whole into `checkpoint` and
+    returns its prefix; None when there is none. Says which was used and which were skipped."""
+    prefixes = checkpoint_prefixes(folder)
+    skipped = []
+    for position, prefix in enumerate(prefixes):
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        except Exception as error:  # TensorFlow raises many types for a damaged file
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            skipped.append(f"{prefix} ({reason})")
+            continue
+        if skipped:
+            _move_aside(folder, prefixes[:position])
+            log(
+                f"skipped unreadable checkpoint(s), moved to {os.path.join(folder, UNREADABLE)}: "
+                + "; ".join(skipped)
+            )
+        tf.compat.v1.train.update_checkpoint_state(
+            folder,
+            prefix,
+            all_model_checkpoint_paths=list(reversed(prefixes[position:])),
+        )
+        return prefix
+    if skipped:
+        raise U2FusionError(
+            f"{folder}: no checkpoint can be read ({'; '.join(skipped)}); move the folder away "
+            "to start the run over"
+        )
+    return None
+
+
+def _move_aside(folder: str, prefixes: list[str]) -> None:
+    target = os.path.join(folder, UNREADABLE)
+    os.makedirs(target, exist_ok=True)
+    for prefix in prefixes:
+        for path in glob.glob(glob.escape(prefix) + ".*"):
+            shutil.move(path, os.path.join(target, os.path.basename(path)))
