@@ -350,3 +350,31 @@ def test_scales_that_are_not_numbers():
     assert parse_scales(["1", "1.5"]) == [1.0, 1.5]
     with pytest.raises(U2FusionError, match="--scales 1,abc: must be positive numbers"):
         parse_scales(["1", "abc"])
+
+
+def patch_file(path, patches, information):
+    """A patch file with the given datasets and the attributes of a complete one."""
+    from u2fusion_tf.data import FORMAT_VERSION
+
+    with h5py.File(path, "w") as file:
+        file["patches"] = patches
+        file["information"] = information
+        file.attrs.update(task="multi-modal", format_version=FORMAT_VERSION, patch_size=16)
+
+
+@pytest.mark.parametrize(
+    ("patches", "information", "message"),
+    [
+        (np.full((4, 16, 16, 3), 0.5, np.float32), np.ones((4, 2), np.float32), "/patches is"),
+        (np.full((4, 8, 8, 2), 0.5, np.float32), np.ones((4, 2), np.float32), "P >= 11"),
+        (np.full((4, 16, 16, 2), 128, np.uint8), np.ones((4, 2), np.float32), "uint8"),
+        (np.full((4, 16, 16, 2), 0.5, np.float32), np.ones(4, np.float32), "/information is"),
+        (np.full((4, 16, 16, 2), np.nan, np.float32), np.ones((4, 2), np.float32), "finite"),
+        (np.full((4, 16, 16, 2), 2.0, np.float32), np.ones((4, 2), np.float32), r"in \[0, 1\]"),
+    ],
+)
+def test_patch_files_with_the_wrong_layout_are_refused(tmp_path, patches, information, message):
+    path = str(tmp_path / "t.h5")
+    patch_file(path, patches, information)
+    with pytest.raises(U2FusionError, match=message):
+        load_patches(path, "multi-modal")

@@ -7,6 +7,7 @@ import glob
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ from u2fusion_tf.train import (
     AuthorsRMSprop,
     TrainConfig,
     Trainer,
+    check_flags,
     fisher_batch_indices,
+    flag_key,
     swap_sources,
 )
 from u2fusion_tf.weights import load_model
@@ -237,3 +240,33 @@ def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
         assert len(fisher.files) == len(trainer.model.trainable_variables)
         assert all(np.isfinite(fisher[name]).all() for name in fisher.files)
         assert any(fisher[name].max() > 0 for name in fisher.files)
+
+
+def train_flags(**changes):
+    """The train command's flag values (the defaults), with `changes`."""
+    defaults = {
+        "batch_size": 18,
+        "log_every": 20,
+        "fisher_batches": 30,
+        "fisher_batch_size": 18,
+        "checkpoint_minutes": 5.0,
+        "output": None,
+        **{f"epochs_{flag_key(t)}": 2 for t in TASKS},
+    }
+    return types.SimpleNamespace(**{**defaults, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"batch_size": 0}, "--batch_size 0: must be at least 1"),
+        ({"batch_size": -4}, "--batch_size -4: must be at least 1"),
+        ({"log_every": 0}, "--log_every 0: must be at least 1"),
+        ({"epochs_multi_focus": 0}, "--epochs_multi_focus 0: must be at least 1"),
+        ({"output": "final.h5"}, "--output final.h5: must end in .weights.h5"),
+    ],
+)
+def test_flags_that_cannot_train_are_refused_before_training(changes, message):
+    check_flags(train_flags(), TASKS)
+    with pytest.raises(U2FusionError, match=message):
+        check_flags(train_flags(**changes), TASKS)

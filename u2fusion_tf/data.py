@@ -339,6 +339,7 @@ class PatchFiles:
             raise U2FusionError(f"{path}: cannot be read as a patch file ({error})") from error
         if len(patches) != len(information):
             raise U2FusionError(f"{path}: patch file is empty or inconsistent")
+        _check_layout(path, patches, information)
         return information
 
     def _check_shards(self) -> None:
@@ -375,6 +376,25 @@ class PatchFiles:
     def close(self) -> None:
         for file in self.files:
             file.close()
+
+
+def _check_layout(path: str, patches: h5py.Dataset, information: np.ndarray) -> None:
+    """Refuses datasets that are not the layout above: float32 (N, P, P, 2) patches with P at
+    least the loss's SSIM window, float32 (N, 2) information."""
+    from u2fusion_tf.losses import SSIM_WINDOW
+
+    shape = patches.shape
+    square_pairs = len(shape) == 4 and shape[1] == shape[2] and shape[3] == 2
+    if not square_pairs or patches.dtype != np.float32 or shape[1] < SSIM_WINDOW:
+        raise U2FusionError(
+            f"{path}: /patches is {shape} {patches.dtype}; expected float32 (N, P, P, 2) with "
+            f"P >= {SSIM_WINDOW}"
+        )
+    if information.shape != (len(information), 2) or information.dtype != np.float32:
+        raise U2FusionError(
+            f"{path}: /information is {information.shape} {information.dtype}; expected "
+            "float32 (N, 2)"
+        )
 
 
 def swap_sources(
@@ -492,9 +512,11 @@ def load_patches(path: str, task: str | None = None) -> PatchSet:
     files = PatchFiles(path, task)
     try:
         patches = np.concatenate([file["patches"][...] for file in files.files])
-        return PatchSet(patches, files.information, files.attrs)
     finally:
         files.close()
+    if not np.isfinite(patches).all() or patches.min() < 0 or patches.max() > 1:
+        raise U2FusionError(f"{path}: patches must be finite values in [0, 1]")
+    return PatchSet(patches, files.information, files.attrs)
 
 
 def main(argv: list[str]) -> None:

@@ -51,10 +51,11 @@ from u2fusion_tf.features import (
     information_measure,
     preservation_degrees,
 )
+from u2fusion_tf.images import require_writable_file
 from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS, similarity_loss
 from u2fusion_tf.model import PRECISIONS as MODEL_PRECISIONS
 from u2fusion_tf.model import U2FusionNet
-from u2fusion_tf.weights import save_weights
+from u2fusion_tf.weights import KERAS_WEIGHTS_SUFFIX, save_weights
 
 PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
 DEGENERATE_SPREAD = 1e-3
@@ -408,7 +409,13 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self.require_finite_weights()
-        self.manager.save(checkpoint_number=self.global_step)
+        try:
+            self.manager.save(checkpoint_number=self.global_step)
+        except tf.errors.OpError as error:  # a full disk is ResourceExhaustedError
+            raise U2FusionError(
+                f"{self.manager.directory}: the checkpoint cannot be written ({error.message}); "
+                f"the last good one is {self.manager.latest_checkpoint}"
+            ) from error
 
     def consolidate(self, index: int) -> None:
         """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9).
@@ -490,6 +497,27 @@ def flag_key(task: str) -> str:
     return task.replace("-", "_")
 
 
+def check_flags(f, order: Sequence[str]) -> None:
+    """Refuses settings that cannot train, before any data is read or any step is taken."""
+    at_least_one = {
+        "batch_size": f.batch_size,
+        "log_every": f.log_every,
+        "fisher_batches": f.fisher_batches,
+        "fisher_batch_size": f.fisher_batch_size,
+        **{f"epochs_{flag_key(t)}": getattr(f, f"epochs_{flag_key(t)}") for t in order},
+    }
+    for name, value in at_least_one.items():
+        if value < 1:
+            raise U2FusionError(f"--{name} {value}: must be at least 1")
+    if f.checkpoint_minutes <= 0:
+        raise U2FusionError(f"--checkpoint_minutes {f.checkpoint_minutes}: must be positive")
+    if f.output:
+        if not f.output.endswith(KERAS_WEIGHTS_SUFFIX):
+            raise U2FusionError(f"--output {f.output}: must end in {KERAS_WEIGHTS_SUFFIX}")
+        if os.path.isdir(os.path.dirname(os.path.abspath(f.output))):
+            require_writable_file(f.output)
+
+
 def main(argv: list[str]) -> None:
     from absl import flags
 
@@ -499,6 +527,7 @@ def main(argv: list[str]) -> None:
     unknown = [t for t in order if t not in TASKS]
     if unknown:
         raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    check_flags(f, order)
     config = TrainConfig(
         data_files={t: os.path.join(f.data_dir, f"{t}.h5") for t in order},
         run_dir=f.run_dir,
