@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["u2fusion_tf", "u2fusion_tf.*"]),
-    package_data={"u2fusion_tf": ["splits.json"]},
+    package_data={"u2fusion_tf": ["splits.json", "MANIFEST.tsv"]},
     install_requires=[
         "tensorflow>=2.16",
         "tensorboard",

@@ -1,5 +1,5 @@
-"""Shared fixtures: the read-only ../shared folder (datasets, the authors' checkpoint) and small
-random-weight models for tests that need a network but not its training."""
+"""Shared fixtures: the datasets and the authors' checkpoint (from the read-only ../shared
+folder) and small random-weight models for tests that need a network but not its training."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ OFFICIAL_PREFIX = SHARED / "official" / "u2fusion_tf1" / "model.ckpt"
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data, or a skip saying it is missing."""
-    folder = SHARED / "data"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found: the shared datasets sit beside the checkout")
-    return folder
+    """The datasets: ../shared/data, else where `python -m u2fusion_tf.datasets fetch` puts
+    them; or a skip saying how to get them."""
+    from u2fusion_tf.datasets import FETCH_ROOT, read_manifest
+
+    names = {file.dataset for file in read_manifest()}
+    for folder in (SHARED / "data", FETCH_ROOT):
+        if all((folder / name).is_dir() for name in names):
+            return folder
+    pytest.skip(
+        f"the datasets are in neither {SHARED / 'data'} nor {FETCH_ROOT}: "
+        "get them with `python -m u2fusion_tf.datasets fetch`"
+    )
 
 
 @pytest.fixture

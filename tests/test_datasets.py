@@ -1,20 +1,34 @@
-"""The dataset catalogue: the package's splits, pair sets, the default data root."""
+"""The dataset catalogue (the package's splits, pair sets, the default data root) and getting
+the data: fetching from a local web server or a local copy, verifying."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from u2fusion_tf import datasets
 from u2fusion_tf.datasets import (
+    ATTEMPTS,
+    U2FUSION_TEST,
+    DataFile,
+    Fetcher,
     PairSet,
     evaluation_sets,
+    read_manifest,
     read_splits,
     resolve_data_root,
     split_sets,
     split_stems,
+    verify,
 )
 from u2fusion_tf.errors import U2FusionError
 
@@ -105,3 +119,173 @@ def test_the_default_data_root(tmp_path, monkeypatch):
     assert resolve_data_root() == tmp_path
     monkeypatch.setattr(datasets, "SHARED_DATA_ROOT", tmp_path / "absent")
     assert resolve_data_root() == datasets.FETCH_ROOT
+
+
+class Mirror:
+    """A web server on 127.0.0.1 serving real dataset files under the raw-URL layout. Per file
+    it can misbehave: "bad" (one byte changed), "cut" (half the bytes, then the connection
+    closes), "flaky" (HTTP 503 the first time), "stall" (half the bytes, then silence until
+    `release` is set)."""
+
+    def __init__(self, files: list[DataFile], data_root: Path):
+        self.bodies = {file.url(""): (data_root / file.path).read_bytes() for file in files}
+        self.behaviour: dict[str, str] = {}
+        self.requests: Counter[str] = Counter()
+        self.stalled, self.release = threading.Event(), threading.Event()
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                mirror.requests[self.path] += 1
+                body, how = mirror.bodies.get(self.path), mirror.behaviour.get(self.path)
+                if body is None or (how == "flaky" and mirror.requests[self.path] == 1):
+                    self.send_error(404 if body is None else 503)
+                    return
+                if how == "bad":
+                    body = bytes([body[0] ^ 1]) + body[1:]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if how in ("cut", "stall") else body)
+                if how == "stall":
+                    self.wfile.flush()
+                    mirror.stalled.set()
+                    mirror.release.wait(60)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mirror(shared_data):
+    server = Mirror(read_manifest([U2FUSION_TEST]), shared_data)
+    yield server
+    server.close()
+
+
+def files_under(root: Path) -> set[str]:
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+def test_fetch_puts_only_verified_files_in_place_and_a_rerun_gets_only_the_rest(mirror, tmp_path):
+    good_1, good_2, bad, cut, flaky = read_manifest([U2FUSION_TEST])[:5]
+    mirror.behaviour.update({bad.url(""): "bad", cut.url(""): "cut", flaky.url(""): "flaky"})
+    root, lines = tmp_path / "root", []
+    files = [good_1, good_2, bad, cut, flaky]
+    fetched, failures = Fetcher(root, base_url=mirror.url, backoff=0.01, log=lines.append).fetch(
+        files
+    )
+    assert fetched == 3
+    assert failures == sorted(
+        [
+            f"{bad.path}: SHA-256 differs from the manifest ({bad.url(mirror.url)})",
+            f"{cut.path}: cut short: {cut.size // 2} of {cut.size} bytes "
+            f"({cut.url(mirror.url)}); tried {ATTEMPTS} times",
+        ]
+    )
+    assert files_under(root) == {good_1.path, good_2.path, flaky.path}
+    assert verify(root, [good_1, good_2, flaky]) == []
+    assert mirror.requests[cut.url("")] == ATTEMPTS and mirror.requests[flaky.url("")] == 2
+    assert lines[-1].startswith("3/5 files, ")
+
+    mirror.behaviour.clear()
+    mirror.requests.clear()
+    fetched, failures = Fetcher(root, base_url=mirror.url, log=lines.append).fetch(files)
+    assert (fetched, failures) == (2, [])
+    assert set(mirror.requests) == {bad.url(""), cut.url("")}
+    assert files_under(root) == {file.path for file in files} and verify(root, files) == []
+
+
+def run_datasets(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "u2fusion_tf.datasets", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_fetch_leaves_no_file_under_its_final_name_and_a_rerun_completes_it(
+    mirror, tmp_path
+):
+    files = read_manifest([U2FUSION_TEST])
+    stalled = max(files, key=lambda file: file.size)
+    mirror.behaviour[stalled.url("")] = "stall"
+    root = tmp_path / "root"
+    command = [sys.executable, "-m", "u2fusion_tf.datasets", "fetch", "--datasets"]
+    command += [U2FUSION_TEST, "--root", str(root), "--base_url", mirror.url]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = root / Path(stalled.path).with_name(f".{Path(stalled.path).name}.part")
+    try:
+        assert mirror.stalled.wait(120), "the download of the stalled file never started"
+        for _ in range(600):
+            if partial.exists():
+                break
+            time.sleep(0.1)
+        assert partial.exists(), "the stalled file is being written under a temporary name"
+    finally:
+        process.kill()
+        process.wait()
+    assert not (root / stalled.path).exists()
+    in_place = [file for file in files if (root / file.path).exists()]
+    assert verify(root, in_place) == []
+
+    mirror.behaviour.clear()
+    mirror.requests.clear()
+    result = run_datasets(
+        "fetch", "--datasets", U2FUSION_TEST, "--root", root, "--base_url", mirror.url
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{len(files) - len(in_place)} files fetched, {len(in_place)} already in place" in (
+        result.stderr
+    )
+    assert set(mirror.requests) == {file.url("") for file in files if file not in in_place}
+    assert files_under(root) == {file.path for file in files} and verify(root, files) == []
+
+
+def test_from_a_local_copy_every_file_is_verified_and_verify_names_what_changed(
+    shared_data, tmp_path
+):
+    root = tmp_path / "root"
+    result = run_datasets("fetch", "--from", shared_data, "--root", root)
+    assert result.returncode == 0, result.stderr
+    assert "1452 files fetched, 0 already in place" in result.stderr
+    assert run_datasets("verify", "--root", root).stderr.strip().endswith("all 1452 files verified")
+    files = read_manifest()
+    (root / files[0].path).write_bytes(b"altered")
+    (root / files[-1].path).unlink()
+    result = run_datasets("verify", "--root", root)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{root / files[0].path}: altered (its SHA-256 differs from the manifest)",
+        f"{root / files[-1].path}: missing",
+        f"error: {root}: 2 of 1452 files missing or altered; "
+        f"`python -m u2fusion_tf.datasets fetch --root {root}` fetches them again",
+    ]
+    result = run_datasets("fetch", "--from", shared_data, "--root", root)
+    assert "2 files fetched, 1450 already in place" in result.stderr
+    assert verify(root, files) == []
+
+
+def test_fetch_names_every_file_it_could_not_get(shared_data, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(shared_data / U2FUSION_TEST, copy / U2FUSION_TEST)
+    lost = read_manifest([U2FUSION_TEST])[3]
+    (copy / lost.path).unlink()
+    result = run_datasets(
+        "fetch", "--from", copy, "--root", tmp_path / "root", "--datasets", U2FUSION_TEST
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"  {lost.path}: No such file or directory ({copy / lost.path})" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "root" / lost.path).exists()
+    result = run_datasets("fetch", "--datasets", "nope", "--root", tmp_path / "root")
+    assert result.returncode == 1 and result.stderr.strip().endswith(
+        "error: unknown dataset(s) nope; known: harvard_pet_mri, mefb, mfifb, roadscene, "
+        "u2fusion_test"
+    )

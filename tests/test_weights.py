@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf.datasets import u2fusion_test_sets
+from u2fusion_tf.datasets import sha256_of, u2fusion_test_sets
 from u2fusion_tf.errors import WeightsError
 from u2fusion_tf.fuse import fuse_y
 from u2fusion_tf.images import read_image, to_luminance
@@ -201,7 +201,7 @@ def test_weights_that_are_not_finite_are_refused(random_model, tmp_path):
 def test_the_shipped_weights_are_checked_by_their_sha256(random_weights_file, capsys, monkeypatch):
     from u2fusion_tf import weights
 
-    assert weights._sha256(str(weights.SHIPPED_WEIGHTS)) == weights.SHIPPED_SHA256
+    assert sha256_of(weights.SHIPPED_WEIGHTS) == weights.SHIPPED_SHA256
     load_model()
     assert "warning" not in capsys.readouterr().err
     monkeypatch.setattr(weights, "SHIPPED_WEIGHTS", random_weights_file)  # retrained in place

@@ -1,4 +1,5 @@
-"""The datasets: which pairs exist, how they split into train and test, and where they live.
+"""The datasets: which pairs exist, how they split into train and test, where they live, and
+how to get them.
 
 Two files shipped with the package describe them:
 
@@ -11,19 +12,41 @@ A data root holds one folder per dataset (``roadscene/vis/FLIR_00006.jpg`` pairs
 ``roadscene/ir/FLIR_00006.jpg``: files pair by stem, extensions may differ) and the paper's own
 test pairs in ``u2fusion_test``. Every command uses the same data root: the one given
 (``--data_root``), else ``../shared/data`` beside the checkout when it exists, else `FETCH_ROOT`.
+
+Getting the data (standard library only)::
+
+    python -m u2fusion_tf.datasets fetch [--datasets roadscene,...] [--root DIR] [--from DIR]
+    python -m u2fusion_tf.datasets verify [--datasets ...] [--root DIR]
+
+``fetch`` downloads every file of the manifest not yet in the root from its repository at the
+pinned commit (``--from`` copies it from a local data root instead), a few at a time, retrying
+failed transfers with growing pauses. A file is written as ``.<name>.part`` beside its place and
+renamed only once its size and SHA-256 match the manifest, so nothing unverified ever sits under
+a dataset file's name; files already in place and verified are kept. ``verify`` names every
+missing or altered file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
-from collections.abc import Sequence
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
+from urllib.parse import quote
 
 from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.images import move_into_place
 
 SPLITS_FILE = "splits.json"
 SPLITS = ("train", "test", "all")
@@ -252,3 +275,313 @@ def _data_folder(data_root: str | os.PathLike, name: str) -> Path:
             f"{folder}: not found; get the datasets with `{fetch_command(data_root)}`"
         )
     return folder
+
+
+MANIFEST_FILE = "MANIFEST.tsv"
+MANIFEST_COLUMNS = ("path", "repository", "commit", "source_path", "sha256", "bytes")
+RAW_URL = "https://raw.githubusercontent.com"
+"""Files are fetched from ``<RAW_URL>/<repository>/<commit>/<source_path>``."""
+WORKERS = 4
+"""Files downloaded at a time."""
+ATTEMPTS = 4
+"""Tries per file when a transfer fails on the way (waiting 1, 2, 4 s between them)."""
+GIVE_UP_AFTER = 12
+"""Consecutive failed files after which the rest is not tried (the network is likely down)."""
+TIMEOUT = 60
+"""Seconds a connection may stay silent."""
+RETRY_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
+CHUNK = 1 << 20
+
+
+class DataFile(NamedTuple):
+    """One file of the datasets, as ``MANIFEST.tsv`` lists it."""
+
+    path: str
+    repository: str
+    commit: str
+    source_path: str
+    sha256: str
+    size: int
+    """In bytes."""
+
+    @property
+    def dataset(self) -> str:
+        return self.path.split("/", 1)[0]
+
+    def url(self, base_url: str = RAW_URL) -> str:
+        return f"{base_url}/{self.repository}/{self.commit}/{quote(self.source_path)}"
+
+
+def read_manifest(names: Sequence[str] | None = None) -> list[DataFile]:
+    """The files of the named datasets (default: all) in the package's ``MANIFEST.tsv``."""
+    text = resources.files(__package__).joinpath(MANIFEST_FILE).read_text(encoding="utf-8")
+    header, *lines = text.splitlines()
+    if tuple(header.split("\t")) != MANIFEST_COLUMNS:
+        raise U2FusionError(f"{MANIFEST_FILE}: expected the columns {', '.join(MANIFEST_COLUMNS)}")
+    files = [
+        DataFile(*fields[:5], int(fields[5])) for fields in (line.split("\t") for line in lines)
+    ]
+    known = list(dict.fromkeys(file.dataset for file in files))
+    unknown = [name for name in names or [] if name not in known]
+    if unknown:
+        raise U2FusionError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [file for file in files if not names or file.dataset in names]
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, as hex: how downloaded files are checked."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_file(root: Path, file: DataFile) -> str | None:
+    """What is wrong with the root's copy of `file` (missing, altered), or None."""
+    path = root / file.path
+    if not path.is_file():
+        return "missing"
+    try:
+        if path.stat().st_size != file.size or sha256_of(path) != file.sha256:
+            return "altered (its SHA-256 differs from the manifest)"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    return None
+
+
+def verify(root: Path, files: Sequence[DataFile]) -> list[str]:
+    """One line per missing or altered file under `root`."""
+    return [
+        f"{root / file.path}: {problem}" for file in files if (problem := check_file(root, file))
+    ]
+
+
+class TransientError(Exception):
+    """A transfer that failed on the way and may work when tried again."""
+
+
+class StoppedError(Exception):
+    """The fetch was stopped (interrupted, or given up) before this file."""
+
+
+class Progress:
+    """Files and megabytes done, download rate and time left, on stderr: one line updated in
+    place on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, files: Sequence[DataFile], log: Callable[[str], None]):
+        self.total_files, self.total_bytes = len(files), sum(file.size for file in files)
+        self.files = self.bytes = self.transferred = 0
+        self.started = self.shown = time.monotonic()
+        self.terminal = sys.stderr.isatty()
+        self.log = log
+        self.lock = threading.Lock()
+
+    def received(self, count: int) -> None:
+        with self.lock:
+            self.transferred += count
+        self.show()
+
+    def done(self, file: DataFile) -> None:
+        with self.lock:
+            self.files += 1
+            self.bytes += file.size
+        self.show()
+
+    def show(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.shown < (0.5 if self.terminal else 5.0):
+            return
+        self.shown = now
+        rate = self.transferred / max(now - self.started, 1e-9)
+        left = self.total_bytes - self.bytes
+        line = (
+            f"{self.files}/{self.total_files} files, {self.bytes / 1e6:.1f}/"
+            f"{self.total_bytes / 1e6:.1f} MB, {rate / 1e6:.2f} MB/s"
+            + (f", {left / rate:.0f} s left" if rate > 0 and left > 0 else "")
+        )
+        if self.terminal:
+            print(f"\r{line}\033[K", end="\n" if final else "", file=sys.stderr, flush=True)
+        else:
+            self.log(line)
+
+
+class Fetcher:
+    """Fills a data root with verified files, a few at a time, from the repositories (or a
+    mirror with the same layout) or from a local copy of a data root."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        source: str | os.PathLike | None = None,
+        base_url: str = RAW_URL,
+        workers: int = WORKERS,
+        backoff: float = 1.0,
+        log: Callable[[str], None] = print,
+    ):
+        self.root, self.source, self.base_url = Path(root), source, base_url.rstrip("/")
+        self.workers, self.backoff, self.log = workers, backoff, log
+        self.stop = threading.Event()
+
+    def origin(self, file: DataFile) -> str:
+        return str(Path(self.source) / file.path) if self.source else file.url(self.base_url)
+
+    def open(self, file: DataFile) -> BinaryIO:
+        """The file's bytes at their origin; raises `TransientError` for failures worth retrying."""
+        if self.source:
+            try:
+                return open(self.origin(file), "rb")
+            except OSError as error:
+                raise U2FusionError(f"{error.strerror} ({self.origin(file)})") from error
+        request = urllib.request.Request(self.origin(file), headers={"User-Agent": "u2fusion_tf"})
+        try:
+            return urllib.request.urlopen(request, timeout=TIMEOUT)
+        except urllib.error.HTTPError as error:
+            problem = f"HTTP {error.code} {error.reason} ({self.origin(file)})"
+            raise (TransientError if error.code in RETRY_HTTP_CODES else U2FusionError)(
+                problem
+            ) from error
+        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+            reason = getattr(error, "reason", error)
+            raise TransientError(f"{reason} ({self.origin(file)})") from error
+
+    def download(self, file: DataFile, partial: Path, progress: Progress) -> str:
+        """Copies the file's bytes into `partial`; returns their SHA-256."""
+        digest, size = hashlib.sha256(), 0
+        try:
+            with self.open(file) as stream, open(partial, "wb") as out:
+                while block := self.read(stream, file):
+                    if self.stop.is_set():
+                        raise StoppedError
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+                    progress.received(len(block))
+        except OSError as error:  # reading fails as TransientError: this is writing
+            raise U2FusionError(f"{partial}: cannot be written ({error.strerror})") from error
+        if size != file.size:
+            raise TransientError(f"cut short: {size} of {file.size} bytes ({self.origin(file)})")
+        return digest.hexdigest()
+
+    def read(self, stream: BinaryIO, file: DataFile) -> bytes:
+        try:
+            return stream.read(CHUNK)
+        except (OSError, http.client.HTTPException) as error:
+            raise TransientError(f"{error} ({self.origin(file)})") from error
+
+    def fetch_file(self, file: DataFile, progress: Progress) -> bool:
+        """Puts a verified copy of `file` under the root unless one is there; True if fetched."""
+        if self.stop.is_set():
+            raise StoppedError
+        target = self.root / file.path
+        if check_file(self.root, file) is None:
+            progress.done(file)
+            return False
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise U2FusionError(f"{target.parent}: cannot be created ({error.strerror})") from error
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    digest = self.download(file, partial, progress)
+                    break
+                except TransientError as error:
+                    if attempt == ATTEMPTS:
+                        raise U2FusionError(f"{error}; tried {ATTEMPTS} times") from error
+                    if self.stop.wait(self.backoff * 2 ** (attempt - 1)):
+                        raise StoppedError from error
+            if digest != file.sha256:
+                raise U2FusionError(f"SHA-256 differs from the manifest ({self.origin(file)})")
+            move_into_place(str(partial), str(target))
+        finally:
+            partial.unlink(missing_ok=True)
+        progress.done(file)
+        return True
+
+    def fetch(self, files: Sequence[DataFile]) -> tuple[int, list[str]]:
+        """Fetches every file not yet verified under the root; returns how many were fetched
+        and, one line each, the files it could not get."""
+        if self.source and not Path(self.source).is_dir():
+            raise U2FusionError(f"{self.source}: not a folder (--from names a data root)")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise U2FusionError(f"{self.root}: cannot be created ({error.strerror})") from error
+        progress = Progress(files, self.log)
+        fetched, failures, failed_in_a_row = 0, [], 0
+        executor = ThreadPoolExecutor(self.workers)
+        try:
+            futures = {executor.submit(self.fetch_file, file, progress): file for file in files}
+            for future in as_completed(futures):
+                path = futures[future].path
+                try:
+                    fetched += future.result()
+                    failed_in_a_row = 0
+                except StoppedError:
+                    failures.append(f"{path}: not tried (stopped after {GIVE_UP_AFTER} failures)")
+                except U2FusionError as error:
+                    failures.append(f"{path}: {error}")
+                    failed_in_a_row += 1
+                    if failed_in_a_row == GIVE_UP_AFTER:
+                        self.log(f"{GIVE_UP_AFTER} files failed in a row: not trying the rest")
+                        self.stop.set()
+        except KeyboardInterrupt:
+            self.stop.set()  # the downloads under way stop at their next block
+            raise
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        progress.show(final=True)
+        return fetched, sorted(failures)
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    f = flags.FLAGS
+    if argv[1:] not in (["fetch"], ["verify"]):
+        raise U2FusionError("usage: python -m u2fusion_tf.datasets fetch|verify (see --help)")
+    root = Path(f.root)
+    files = read_manifest(f.datasets)
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if argv[1] == "verify":
+        problems = verify(root, files)
+        for problem in problems:
+            log(problem)
+        if problems:
+            raise U2FusionError(
+                f"{root}: {len(problems)} of {len(files)} files missing or altered; "
+                f"`{fetch_command(root)}` fetches them again"
+            )
+        log(f"{root}: all {len(files)} files verified")
+        return
+    fetcher = Fetcher(root, f["from"].value, f.base_url, f.workers, log=log)
+    log(f"fetching {len(files)} files into {root} from {fetcher.source or fetcher.base_url}")
+    fetched, failures = fetcher.fetch(files)
+    present = len(files) - fetched - len(failures)
+    log(f"{fetched} files fetched, {present} already in place")
+    if failures:
+        log(f"could not get {len(failures)} files:")
+        for failure in failures:
+            log(f"  {failure}")
+        raise U2FusionError(f"{root}: {len(failures)} files missing; run the command again")
+    if root != resolve_data_root():
+        log(f"commands use this data root with --data_root {root} (make: DATA_ROOT={root})")
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_list("datasets", None, "Datasets to fetch or verify (default: all).")
+    flags.DEFINE_string("root", str(FETCH_ROOT), "The data root to fill or check.")
+    flags.DEFINE_string("from", None, "Copy from this local data root instead of downloading.")
+    flags.DEFINE_string("base_url", RAW_URL, "Download from this mirror of the repositories.")
+    flags.DEFINE_integer("workers", WORKERS, "Files downloaded at a time.", lower_bound=1)
+
+
+if __name__ == "__main__":
+    from u2fusion_tf.errors import run_main
+
+    _define_flags()
+    run_main(main, on_interrupt="every file in place is verified; run it again to get the rest")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from u2fusion_tf.datasets import sha256_of
 from u2fusion_tf.errors import WeightsError
 from u2fusion_tf.images import move_into_place
 from u2fusion_tf.model import U2FusionNet
@@ -53,14 +53,6 @@ def official_url(filename: str) -> str:
     return f"https://github.com/{OFFICIAL_REPOSITORY}/raw/{OFFICIAL_COMMIT}/model/{filename}"
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def official_checkpoint() -> str:
     """The prefix of a verified copy of the authors' checkpoint, downloading it if needed."""
     prefix = os.environ.get(OFFICIAL_ENV)
@@ -72,7 +64,7 @@ def official_checkpoint() -> str:
                 raise WeightsError(
                     f"{path}: not found ({OFFICIAL_ENV}={prefix} names a checkpoint prefix)"
                 )
-            if _sha256(path) != expected:
+            if sha256_of(path) != expected:
                 raise WeightsError(f"{path}: SHA-256 differs from the authors' released checkpoint")
         return prefix
     cache_subdir = f"u2fusion_tf/official-{OFFICIAL_COMMIT[:7]}"
@@ -126,7 +118,7 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
     if weights == OFFICIAL:
         return import_official_checkpoint(official_checkpoint(), model)
     shipped = SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
-    if shipped and _sha256(weights) != SHIPPED_SHA256:
+    if shipped and sha256_of(weights) != SHIPPED_SHA256:
         print(
             f"warning: {weights}: SHA-256 differs from the model this project ships "
             "(retrained or damaged); using it",
