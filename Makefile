@@ -16,7 +16,7 @@ DATA_DIR ?= data
 RUN ?= $(RUNS)/u2fusion
 # VGG16 weights of the information measure: imagenet (downloaded by Keras), a local .h5, or none
 VGG_WEIGHTS ?= imagenet
-# VGG16 precision of the information measure: float32, or bfloat16 (about 4x faster on CPU)
+# VGG16 precision of the information measure: float32, or bf16 (about 4x faster on CPU)
 VGG_PRECISION ?= float32
 # Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
 TRAIN_FLAGS ?=

@@ -7,7 +7,9 @@ from setuptools import find_packages, setup
 setup(
     name="u2fusion_tf",
     version="0.1.0",
-    description="U2Fusion (Xu et al., TPAMI) unified unsupervised image fusion in TensorFlow 2 / Keras 3",
+    description=(
+        "U2Fusion (Xu et al., TPAMI) unified unsupervised image fusion in TensorFlow 2 / Keras 3"
+    ),
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",

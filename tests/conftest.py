@@ -95,6 +95,29 @@ def task_files(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def tiny_run(task_files) -> Callable:
+    """Makes the config of a tiny training run in a run folder: a few steps per task on
+    `task_files` (c = 0.1 suits their untrained-head measure); keywords change settings."""
+    from u2fusion_tf.config import TrainConfig
+    from u2fusion_tf.features import TASKS
+
+    def make(run_dir, **changes):
+        settings = {
+            "epochs": dict.fromkeys(TASKS, 1),
+            "c": dict.fromkeys(TASKS, 0.1),
+            "batch_size": 6,
+            "fisher_batches": 2,
+            "fisher_batch_size": 3,
+            "validation_patches": 4,
+            "validate_every": 3,
+            "vgg_weights": "none",
+        }
+        return TrainConfig(data_files=task_files, run_dir=str(run_dir), **{**settings, **changes})
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """Picks TCP ports of 127.0.0.1 that nothing listens on at the time."""
 

@@ -26,7 +26,8 @@ def random_image(shape):
 
 @pytest.fixture
 def folders(tmp_path):
-    """Sources a/, b/ with four pairs; methods avg/ (all) and first/ (one missing, one wrong size)."""
+    """Sources a/, b/ with four pairs; methods avg/ (all) and first/ (one missing, one wrong
+    size)."""
     paths = {name: tmp_path / name for name in ("a", "b", "avg", "first")}
     for path in paths.values():
         path.mkdir()

@@ -38,7 +38,8 @@ ON_8BIT_SCALE_ALWAYS = ("EN", "MI", "Qabf")
 
 
 def smooth_image(seed: int, shape: tuple[int, int] = (64, 72)) -> np.ndarray:
-    """A random image in [0, 1] with structure at several scales (like a photograph, unlike noise)."""
+    """A random image in [0, 1] with structure at several scales (like a photograph, unlike
+    noise)."""
     rng = np.random.default_rng(seed)
     noise = rng.random(shape)
     blurred = cv2.GaussianBlur(noise, (0, 0), 3, borderType=cv2.BORDER_REFLECT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from u2fusion_tf.model import PARAMETER_COUNT, RECEPTIVE_RADIUS, U2FusionNet
+from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
 
 EXPECTED_KERNELS = {
     "conv1_1": (3, 3, 2, 44),
@@ -41,7 +41,7 @@ def numpy_generator(sources: np.ndarray, weights: dict[str, tuple[np.ndarray, np
 
 def test_parameter_count_and_layer_shapes():
     model = U2FusionNet()
-    assert model.count_params() == PARAMETER_COUNT == 659_217
+    assert model.count_params() == 659_217
     shapes = {name: tuple(conv.kernel.shape) for name, conv in model.named_convolutions().items()}
     assert shapes == EXPECTED_KERNELS
     assert all(conv.use_bias for conv in model.named_convolutions().values())

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from u2fusion_tf.train import TrainConfig, Trainer
+from u2fusion_tf.train import Trainer
 
 TASKS = ("multi-modal", "multi-exposure")
 SCALARS = {
@@ -30,23 +30,10 @@ IMAGES = {"images/source1", "images/source2", "images/fused"}
 
 
 @pytest.fixture(scope="module")
-def run_dir(task_files, tmp_path_factory):
+def run_dir(tiny_run, tmp_path_factory):
     """Two tasks of 3 steps each, validated every 2 steps, with EWC between them."""
     folder = str(tmp_path_factory.mktemp("tensorboard") / "run")
-    config = TrainConfig(
-        data_files=task_files,
-        run_dir=folder,
-        task_order=TASKS,
-        epochs=dict.fromkeys(TASKS, 1),
-        c=dict.fromkeys(TASKS, 0.1),
-        batch_size=6,
-        fisher_batches=2,
-        fisher_batch_size=3,
-        validation_patches=4,
-        validate_every=2,
-        vgg_weights="none",
-    )
-    Trainer(config, log=lambda _: None).run()
+    Trainer(tiny_run(folder, task_order=TASKS, validate_every=2), log=lambda _: None).run()
     return folder
 
 

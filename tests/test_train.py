@@ -17,7 +17,6 @@ from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.train import (
     AuthorsRMSprop,
-    TrainConfig,
     Trainer,
     check_flags,
     fisher_batch_indices,
@@ -30,20 +29,8 @@ RNG = np.random.default_rng(5)
 
 
 @pytest.fixture
-def tiny_config(tmp_path, task_files):
-    return TrainConfig(
-        data_files=task_files,
-        run_dir=str(tmp_path / "run"),
-        epochs=dict.fromkeys(TASKS, 1),
-        c=dict.fromkeys(TASKS, 0.1),
-        batch_size=6,
-        fisher_batches=2,
-        fisher_batch_size=3,
-        validation_patches=4,
-        validate_every=3,
-        log_every=1,
-        vgg_weights="none",
-    )
+def tiny_config(tmp_path, tiny_run):
+    return tiny_run(tmp_path / "run", log_every=1)
 
 
 def test_authors_rmsprop_matches_tf1_formula():
@@ -78,13 +65,12 @@ def test_one_step_lowers_the_loss_and_weights_are_clipped(tiny_config):
     information = tf.constant(data.train_information[:6])
     trainer.model.conv2_4.conv.bias.assign([80.0])
     step = trainer.make_train_step(0.1)
-    before = float(trainer.losses(sources, information, 0.1, training=False)["total"])
     step(sources, information)
     assert float(trainer.model.conv2_4.conv.bias[0]) == 50.0
     trainer.model.conv2_4.conv.bias.assign([0.0])
-    before = float(trainer.losses(sources, information, 0.1, training=False)["total"])
+    before = float(trainer.losses(sources, information, 0.1, training=False)[0]["total"])
     step(sources, information)
-    after = float(trainer.losses(sources, information, 0.1, training=False)["total"])
+    after = float(trainer.losses(sources, information, 0.1, training=False)[0]["total"])
     assert after < before
     for variable in trainer.model.trainable_variables:
         assert np.abs(variable.numpy()).max() <= 50.0
@@ -99,38 +85,65 @@ def event_tags(run_dir):
     return tags
 
 
-def test_three_tasks_run_and_resume_after_task_one(tiny_config):
-    lines = []
-    first = Trainer(
-        TrainConfig(**{**tiny_config.__dict__, "stop_after_tasks": 1}), log=lines.append
-    )
+@pytest.fixture(scope="module")
+def resumed_run(tiny_run, tmp_path_factory):
+    """A three-task run stopped after task 1, then resumed to the end; the log of each call."""
+    config = tiny_run(tmp_path_factory.mktemp("resumed") / "run", log_every=1)
+    first_log, second_log = [], []
+    first = Trainer(dataclasses.replace(config, stop_after_tasks=1), log=first_log.append)
     first.run()
-    task1 = os.path.join(tiny_config.run_dir, "task1-multi-modal.weights.h5")
-    assert os.path.isfile(task1) and int(first.task_index) == 1
-    assert not glob.glob(os.path.join(tiny_config.run_dir, "task2-*"))
-    assert any("EWC: Fisher of 1 task(s)" in line for line in lines)
-    stamp = os.path.getmtime(task1)
-    reordered = TrainConfig(**{**tiny_config.__dict__, "task_order": TASKS[::-1]})
-    with pytest.raises(U2FusionError, match="resume it with the same --tasks"):
-        Trainer(reordered, log=lines.append).run()
-
-    lines.clear()
-    second = Trainer(tiny_config, log=lines.append)
+    task1 = os.path.join(config.run_dir, "task1-multi-modal.weights.h5")
+    after_first = {
+        "task_index": int(first.task_index),
+        "task2_files": glob.glob(os.path.join(config.run_dir, "task2-*")),
+        "task1_stamp": os.path.getmtime(task1),
+    }
+    second = Trainer(config, log=second_log.append)
     second.run()
+    return types.SimpleNamespace(
+        config=config,
+        after_first=after_first,
+        first_log=first_log,
+        second_log=second_log,
+        second=second,
+        task1=task1,
+    )
+
+
+def test_a_call_stops_after_the_tasks_asked(resumed_run):
+    assert resumed_run.after_first["task_index"] == 1
+    assert os.path.isfile(resumed_run.task1) and not resumed_run.after_first["task2_files"]
+    assert any("EWC: Fisher of 1 task(s)" in line for line in resumed_run.first_log)
+
+
+def test_resuming_in_another_task_order_is_refused(resumed_run):
+    reordered = dataclasses.replace(resumed_run.config, task_order=TASKS[::-1])
+    with pytest.raises(U2FusionError, match="resume it with the same --tasks"):
+        Trainer(reordered, log=lambda _: None).run()
+
+
+def test_a_rerun_resumes_without_redoing_a_finished_task(resumed_run):
+    lines = resumed_run.second_log
     assert any("resumed" in line and "task 2" in line for line in lines)
     assert not any(line.startswith("task 1/3") for line in lines), "task 1 is not redone"
-    assert os.path.getmtime(task1) == stamp
+    assert os.path.getmtime(resumed_run.task1) == resumed_run.after_first["task1_stamp"]
+
+
+def test_every_task_leaves_loadable_weights_and_anchors_the_next(resumed_run):
+    run_dir = resumed_run.config.run_dir
     for index, task in enumerate(TASKS, 1):
-        path = os.path.join(tiny_config.run_dir, f"task{index}-{task}.weights.h5")
-        load_model(path)
+        load_model(os.path.join(run_dir, f"task{index}-{task}.weights.h5"))
     np.testing.assert_array_equal(
-        second.ewc.anchors[0].numpy(),
-        load_model(os.path.join(tiny_config.run_dir, "task2-multi-exposure.weights.h5"))
+        resumed_run.second.ewc.anchors[0].numpy(),
+        load_model(os.path.join(run_dir, "task2-multi-exposure.weights.h5"))
         .trainable_variables[0]
         .numpy(),
     )
-    assert float(tf.reduce_sum([tf.reduce_sum(f) for f in second.ewc.fisher])) > 0
-    tags = event_tags(tiny_config.run_dir)
+    assert float(tf.reduce_sum([tf.reduce_sum(f) for f in resumed_run.second.ewc.fisher])) > 0
+
+
+def test_the_run_folder_holds_summaries_and_checkpoints(resumed_run):
+    run_dir = resumed_run.config.run_dir
     expected = {
         "loss/total",
         "loss/ssim",
@@ -146,17 +159,15 @@ def test_three_tasks_run_and_resume_after_task_one(tiny_config):
         "images/source2",
         "images/fused",
     }
-    assert expected <= tags
-    assert glob.glob(os.path.join(tiny_config.run_dir, "ckpt", "ckpt-*.index"))
+    assert expected <= event_tags(run_dir)
+    assert glob.glob(os.path.join(run_dir, "ckpt", "ckpt-*.index"))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_config):
-    Trainer(
-        TrainConfig(**{**tiny_config.__dict__, "stop_after_tasks": 1}), log=lambda _: None
-    ).run()
+    Trainer(dataclasses.replace(tiny_config, stop_after_tasks=1), log=lambda _: None).run()
     good = tf.train.latest_checkpoint(os.path.join(tiny_config.run_dir, "ckpt"))
     broken = Trainer(
-        TrainConfig(**{**tiny_config.__dict__, "learning_rate": float("nan")}), log=lambda _: None
+        dataclasses.replace(tiny_config, learning_rate=float("nan")), log=lambda _: None
     )
     with pytest.raises(U2FusionError, match="not finite"):
         broken.run()
@@ -168,9 +179,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_config):
 
 
 def test_missing_data_file(tiny_config):
-    config = TrainConfig(
-        **{**tiny_config.__dict__, "data_files": {t: "/nonexistent.h5" for t in TASKS}}
-    )
+    config = dataclasses.replace(tiny_config, data_files={t: "/nonexistent.h5" for t in TASKS})
     with pytest.raises(U2FusionError, match=r"nonexistent\.h5: cannot be read"):
         Trainer(config, log=lambda _: None).run()
 

@@ -26,8 +26,12 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from u2fusion_tf.errors import U2FusionError, run_main
+from u2fusion_tf import cli
+from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASKS
+from u2fusion_tf.files import write_atomically
+
+FLAGS = flags.FLAGS
 
 VARIANTS: dict[str, list[str]] = {
     "baseline": [],
@@ -39,11 +43,6 @@ VARIANTS: dict[str, list[str]] = {
 """Each variant's flags on top of the common training flags."""
 SHARES_FIRST_TASK = {"no-ewc": "baseline"}
 """Variants that start from another variant's weights after its first task."""
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
-flags.DEFINE_string("runs_dir", "runs/ablations", "One run folder per variant is made here.")
-flags.DEFINE_list("variants", list(VARIANTS), "Variants to train, in this order.")
 
 
 def code_commit() -> str:
@@ -97,10 +96,8 @@ def train_variant(
         copy_folder(first_task_snapshot(runs_dir, parent, parent_command, log), run_dir)
     os.makedirs(run_dir, exist_ok=True)
     record = {"commit": code_commit(), "command": command[1:]}
-    with open(os.path.join(run_dir, "provenance.json.tmp"), "w") as stream:
-        json.dump(record, stream, indent=2)
-    os.replace(
-        os.path.join(run_dir, "provenance.json.tmp"), os.path.join(run_dir, "provenance.json")
+    write_atomically(
+        os.path.join(run_dir, "provenance.json"), json.dumps(record, indent=2).encode()
     )
     log(f"{variant}: {' '.join(command[1:])}")
     run(command)
@@ -149,14 +146,13 @@ def main(argv: list[str]) -> None:
         )
     train_flags = argv[1:]
     for variant in FLAGS.variants:
-        train_variant(
-            FLAGS.data_dir,
-            FLAGS.runs_dir,
-            variant,
-            train_flags,
-            log=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+        train_variant(FLAGS.data_dir, FLAGS.runs_dir, variant, train_flags, log=cli.log)
 
 
 if __name__ == "__main__":
-    run_main(main, on_interrupt="each variant's last checkpoint is kept; run it again to resume")
+    flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
+    flags.DEFINE_string("runs_dir", "runs/ablations", "One run folder per variant is made here.")
+    flags.DEFINE_list("variants", list(VARIANTS), "Variants to train, in this order.")
+    cli.run_main(
+        main, on_interrupt="each variant's last checkpoint is kept; run it again to resume"
+    )

@@ -34,11 +34,19 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
-from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root
-from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.model import DECODER_CHANNELS, DENSE_CONVOLUTIONS, GROWTH, PRECISIONS, U2FusionNet
-from u2fusion_tf.weights import default_weights
+from u2fusion_tf import cli
+from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root, u2fusion_test_sets
+from u2fusion_tf.errors import U2FusionError, WeightsError
+from u2fusion_tf.evaluate import fusion_difference
+from u2fusion_tf.files import write_atomically
+from u2fusion_tf.fuse import fuse_y
+from u2fusion_tf.model import DECODER_CHANNELS, DENSE_CONVOLUTIONS, GROWTH, U2FusionNet
+from u2fusion_tf.precision import PRECISIONS, compute_dtype
+from u2fusion_tf.weights import default_weights, load_model
+
+FLAGS = flags.FLAGS
 
 VGG_CONVOLUTIONS = [
     (224, 3, 64), (224, 64, 64), (112, 64, 128), (112, 128, 128),
@@ -77,26 +85,21 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def matmul_gflops(dtype: tf.DType, repeats: int, side: int = 4096) -> float:
+def matmul_gflops(precision: str, repeats: int, side: int = 4096) -> float:
     a = tf.random.uniform((side, side), dtype=tf.float32)
-    a = tf.cast(a, dtype)
+    a = tf.cast(a, compute_dtype(precision))
     seconds = median_seconds(lambda: tf.linalg.matmul(a, a).numpy(), repeats)
     return 2 * side**3 / seconds / 1e9
 
 
-def generator(precision: str) -> U2FusionNet:
-    """A generator in the given precision with the default weights (or random ones when those
-    cannot be had: speed does not depend on the weights, the bf16 accuracy check does)."""
-    from u2fusion_tf.errors import WeightsError
-    from u2fusion_tf.weights import load_model
-
+def generator(precision: str) -> tuple[U2FusionNet, str]:
+    """A generator in the given precision with the default weights, and their file name; or
+    random weights, named "random", when those cannot be had (speed does not depend on the
+    weights, the bf16 accuracy check does)."""
     try:
-        model = load_model(precision=precision)
-        model.weights_name = Path(default_weights()).name
+        return load_model(precision=precision), Path(default_weights()).name
     except WeightsError:
-        model = U2FusionNet(precision)
-        model.weights_name = "random"
-    return model
+        return U2FusionNet(precision), "random"
 
 
 def fusion_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> dict:
@@ -114,7 +117,7 @@ def fusion_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> d
 
 def convolutions_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> dict:
     """The ten convolutions of `model`, each timed alone on a random input of its shape."""
-    dtype = tf.bfloat16 if model.precision == "bf16" else tf.float32
+    dtype = compute_dtype(model.precision)
     conv = tf.function(lambda x, kernel: tf.nn.conv2d(x, kernel, 1, "VALID"))
     seconds = 0.0
     for layer in model.named_convolutions().values():
@@ -130,21 +133,29 @@ def convolutions_row(model: U2FusionNet, side: int, repeats: int, ceiling: float
     }
 
 
+def tiled_fusion(precision: str, side: int) -> dict:
+    """Seconds and peak resident memory of fusing a random side x side pair (in tiles, as
+    `fuse_y` chooses for a large image), after a warm-up on a 600x600 crop. Meant for a fresh
+    process (`large_fusion_row`), whose peak memory is then this fusion's."""
+    model, _ = generator(precision)
+    rng = np.random.default_rng(0)
+    y1, y2 = (rng.random((side, side), np.float32) for _ in range(2))
+    fuse_y(y1[:600, :600], y2[:600, :600], model, tile=512)
+    started = time.perf_counter()
+    fuse_y(y1, y2, model)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_rss_gb": peak_rss_gb()}
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def large_fusion_row(precision: str, side: int, ceiling: float) -> dict:
-    """Fuses a side x side pair in tiles in a child process, reporting its time and peak RSS."""
-    code = (
-        "import json, resource, time, numpy as np;"
-        "from u2fusion_tf.bench import generator;"
-        "from u2fusion_tf.fuse import fuse_y;"
-        f"model = generator({precision!r}); rng = np.random.default_rng(0);"
-        f"y1, y2 = (rng.random(({side}, {side}), np.float32) for _ in range(2));"
-        "fuse_y(y1[:600, :600], y2[:600, :600], model, tile=512);"
-        "t = time.perf_counter(); fuse_y(y1, y2, model); s = time.perf_counter() - t;"
-        "print(json.dumps({'seconds': s, 'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    """`tiled_fusion` in a child process (``--tiled_fusion``), with its throughput."""
+    command = [sys.executable, "-m", "u2fusion_tf.bench", "--tiled_fusion", precision]
+    command += ["--large_side", str(side)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     gflops = side * side * FLOPS_PER_PIXEL / measured["seconds"] / 1e9
     return {
@@ -159,7 +170,8 @@ def large_fusion_row(precision: str, side: int, ceiling: float) -> dict:
 
 def training_rows(precision: str, repeats: int, steps: int) -> dict:
     """Seconds per step with stored degrees vs with VGG16 run inside the step (batch 18, 64x64)."""
-    from u2fusion_tf.train import TrainConfig, Trainer
+    from u2fusion_tf.config import TrainConfig
+    from u2fusion_tf.train import Trainer
 
     rng = np.random.default_rng(0)
     sources = tf.constant(rng.random((18, 64, 64, 2), np.float32))
@@ -172,14 +184,14 @@ def training_rows(precision: str, repeats: int, steps: int) -> dict:
                 run_dir=run_dir,
                 vgg_weights="none",
                 measure_online=online,
-                vgg_precision="bfloat16" if precision == "bf16" else "float32",
+                vgg_precision=precision,
                 precision=precision,
             )
             step = Trainer(config, log=lambda _: None).make_train_step(100.0)
 
             def steps_run(step=step):
                 for _ in range(steps):
-                    float(step(sources, information)["total"])
+                    float(step(sources, information)[0]["total"])
 
             seconds = median_seconds(steps_run, repeats) / steps
         rows[name] = {"seconds_per_step": seconds, "patches_per_s": 18 / seconds}
@@ -192,7 +204,7 @@ def training_rows(precision: str, repeats: int, steps: int) -> dict:
 def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
     from u2fusion_tf.features import VGGFeatureHead, information_measure
 
-    head = VGGFeatureHead("none", precision="bfloat16" if precision == "bf16" else "float32")
+    head = VGGFeatureHead("none", precision=precision)
     patches = tf.random.uniform((32, 64, 64, 1), seed=2)
     seconds = median_seconds(lambda: information_measure(head, patches).numpy(), repeats)
     gflops = 32 * VGG_FLOPS / seconds / 1e9
@@ -204,33 +216,17 @@ def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
 
 
 def bf16_accuracy(data_root: Path, pairs_per_set: int = 0) -> dict | None:
-    """Max and mean |bf16 - float32| of the fused Y over the paper's test pairs (None without
-    them or without trained weights); `pairs_per_set` > 0 uses only the first pairs of each set."""
-    from u2fusion_tf.datasets import u2fusion_test_sets
-    from u2fusion_tf.fuse import fuse_y
-    from u2fusion_tf.images import read_image, to_luminance
-
+    """`evaluate.fusion_difference` of bf16 from float32 with the default weights over the
+    paper's test pairs (None without them or without trained weights)."""
     try:
         sets = u2fusion_test_sets(data_root)
     except U2FusionError as error:
-        print(f"no bf16 accuracy check: {error}", file=sys.stderr)
+        cli.log(f"no bf16 accuracy check: {error}")
         return None
-    models = {p: generator(p) for p in PRECISIONS}
-    if models["float32"].weights_name == "random":
+    (f32, weights_name), (bf16, _) = generator("float32"), generator("bf16")
+    if weights_name == "random":
         return None
-    maxima, means = [], []
-    for pairs in sets:
-        for _, path1, path2 in pairs.pairs()[: pairs_per_set or None]:
-            y1, y2 = (to_luminance(read_image(p)) for p in (path1, path2))
-            difference = np.abs(fuse_y(y1, y2, models["bf16"]) - fuse_y(y1, y2, models["float32"]))
-            maxima.append(float(difference.max()))
-            means.append(float(difference.mean()))
-    return {
-        "weights": models["float32"].weights_name,
-        "pairs": len(means),
-        "max_abs_diff": max(maxima),
-        "mean_abs_diff": float(np.mean(means)),
-    }
+    return {"weights": weights_name, **fusion_difference(sets, bf16, f32, pairs_per_set)}
 
 
 def run(
@@ -247,15 +243,12 @@ def run(
             "gpus": len(tf.config.list_physical_devices("GPU")),
         },
         "flops_per_pixel": FLOPS_PER_PIXEL,
-        "ceilings_gflops": {
-            "float32": matmul_gflops(tf.float32, repeats),
-            "bf16": matmul_gflops(tf.bfloat16, repeats),
-        },
+        "ceilings_gflops": {p: matmul_gflops(p, repeats) for p in PRECISIONS},
     }
     f32 = report["ceilings_gflops"]["float32"]
     for precision in PRECISIONS:
         ceiling = report["ceilings_gflops"][precision]
-        model = generator(precision)
+        model, _ = generator(precision)
         rows = [fusion_row(model, side, repeats, f32) for side in FUSION_SIDES]
         if large_side:
             rows.append(large_fusion_row(precision, large_side, f32))
@@ -269,14 +262,16 @@ def run(
         report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
     )
     report["bf16"]["accuracy"] = bf16_accuracy(data_root, accuracy_pairs_per_set)
-    report["peak_rss_gb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    report["peak_rss_gb_this_process"] = peak_rss_gb()
     return report
 
 
 def format_report(report: dict) -> str:
-    c = report["ceilings_gflops"]
+    """The figures of `run` as the tables the README shows."""
+    machine, c = report["machine"], report["ceilings_gflops"]
     lines = [
-        f"machine: {report['machine']['cpus']} CPUs, {report['machine']['gpus']} GPUs, TensorFlow {report['machine']['tensorflow']}",
+        f"machine: {machine['cpus']} CPUs, {machine['gpus']} GPUs, "
+        f"TensorFlow {machine['tensorflow']}",
         f"ceilings: float32 matmul {c['float32']:.0f} GFLOP/s, bf16 matmul {c['bf16']:.0f} GFLOP/s",
         "",
         "| precision | fusion size | s | MP/s | GFLOP/s | of f32 ceiling | peak RSS |",
@@ -286,60 +281,66 @@ def format_report(report: dict) -> str:
         for row in report[precision]["fusion"]:
             rss = f"{row['peak_rss_gb']:.2f} GB" if "peak_rss_gb" in row else ""
             lines.append(
-                f"| {precision} | {row['size']} | {row['seconds']:.3f} | {row['megapixels_per_s']:.3f} | "
-                f"{row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | {rss} |"
+                f"| {precision} | {row['size']} | {row['seconds']:.3f} "
+                f"| {row['megapixels_per_s']:.3f} | {row['gflops']:.0f} "
+                f"| {row['ratio_to_float32_ceiling']:.0%} | {rss} |"
             )
     for precision in PRECISIONS:
         row = report[precision]["convolutions_alone"]
         lines.append(
-            f"| {precision} | the ten convolutions alone, {row['size']} | {row['seconds']:.3f} | | "
-            f"{row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | |"
+            f"| {precision} | the ten convolutions alone, {row['size']} | {row['seconds']:.3f} | "
+            f"| {row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | |"
         )
     lines += [
         "",
-        "| precision | train s/step (stored degrees) | train s/step (VGG in step) | ratio | VGG measure patches/s | VGG GFLOP/s (of ceiling) |",
+        "| precision | train s/step (stored degrees) | train s/step (VGG in step) | ratio "
+        "| VGG measure patches/s | VGG GFLOP/s (of ceiling) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for precision in PRECISIONS:
         t, v = report[precision]["training"], report[precision]["vgg_measure"]
         lines.append(
-            f"| {precision} | {t['precomputed']['seconds_per_step']:.3f} | {t['vgg_in_step']['seconds_per_step']:.3f} | "
-            f"{t['speedup']:.1f}x | {v['patches_per_s']:.1f} | {v['gflops']:.0f} ({v['ratio_to_matching_ceiling']:.0%}) |"
+            f"| {precision} | {t['precomputed']['seconds_per_step']:.3f} "
+            f"| {t['vgg_in_step']['seconds_per_step']:.3f} | {t['speedup']:.1f}x "
+            f"| {v['patches_per_s']:.1f} "
+            f"| {v['gflops']:.0f} ({v['ratio_to_matching_ceiling']:.0%}) |"
         )
     accuracy = report["bf16"].get("accuracy")
     lines.append("")
     lines.append(f"bf16 fusion speed-up at 1024x1024: {report['bf16']['fusion_speedup_1024']:.2f}x")
     if accuracy:
         lines.append(
-            f"bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} test pairs: max |diff| {accuracy['max_abs_diff']:.4f}, "
+            f"bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} "
+            f"test pairs: max |diff| {accuracy['max_abs_diff']:.4f}, "
             f"mean |diff| {accuracy['mean_abs_diff']:.5f} (1/255 = {1 / 255:.5f})"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     del argv
-    report = run(f.repeats, f.large_side, f.train_steps, resolve_data_root(f.data_root))
-    if f.json:
-        Path(f.json).write_text(json.dumps(report, indent=2))
+    if FLAGS.tiled_fusion:
+        print(json.dumps(tiled_fusion(FLAGS.tiled_fusion, FLAGS.large_side)))
+        return
+    report = run(
+        FLAGS.repeats, FLAGS.large_side, FLAGS.train_steps, resolve_data_root(FLAGS.data_root)
+    )
+    if FLAGS.json:
+        write_atomically(FLAGS.json, json.dumps(report, indent=2).encode())
     print(format_report(report))
 
 
-def _define_flags() -> None:
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is reported).")
     flags.DEFINE_integer("large_side", LARGE_SIDE, "Side of the large tiled fusion (0 skips it).")
     flags.DEFINE_integer("train_steps", 3, "Training steps per timed run.")
     flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
     flags.DEFINE_string("json", None, "Also write the figures here as JSON.")
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(main, on_interrupt="no figures were written")
+    flags.DEFINE(
+        cli.PrecisionParser(),
+        "tiled_fusion",
+        None,
+        "Only time the large tiled fusion in this precision and print it as JSON (the bench runs "
+        "this in a child process, to measure its peak memory alone).",
+    )
+    cli.run_main(main, on_interrupt="no figures were written")

@@ -12,8 +12,9 @@ HDF5 layout (one file per task)::
     /information  float32 (N, 2)        g(I1), g(I2) (Eq. 1)
     /pair         int32   (N,)          index into /pair_names of the pair a patch comes from
     /pair_names   str     (M,)          "<dataset>/<stem>" of every pair used
-    attributes:   task, patch_size, stride, scales, flips, vgg_weights, vgg_seed, vgg_precision, datasets,
-                  luminance ("Y = 0.299 R + 0.587 G + 0.114 B"), format_version, shard, num_shards
+    attributes:   task, patch_size, stride, scales, flips, vgg_weights, vgg_seed, vgg_precision,
+                  datasets, luminance ("Y = 0.299 R + 0.587 G + 0.114 B"), format_version,
+                  shard, num_shards
 
 Preparation can be split over processes or machines: ``--shard K --num_shards N`` prepares the
 K-th of N consecutive blocks of the pairs into ``<output stem>-0000K-of-0000N.h5`` (`shard_path`).
@@ -40,8 +41,6 @@ import io
 import json
 import math
 import os
-import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,16 +49,15 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+from absl import flags
 
+from u2fusion_tf import cli
 from u2fusion_tf.datasets import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import (
-    move_into_place,
-    read_image,
-    require_same_size,
-    require_writable_file,
-    to_luminance,
-)
+from u2fusion_tf.files import check_writable, replaced_atomically
+from u2fusion_tf.images import read_image, require_same_size, to_luminance
+
+FLAGS = flags.FLAGS
 
 FORMAT_VERSION = 2
 """Version 2: g measured with the VGG16 input resized on TF1's grid (version 1 used TF2's
@@ -216,7 +214,7 @@ def prepare(
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
         raise U2FusionError(f"{output}: cannot create its folder ({error.strerror})") from error
-    require_writable_file(output)
+    check_writable(output)
     head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     pairs, problems = [], []
     for source in sources:
@@ -226,10 +224,8 @@ def prepare(
     for problem in problems:
         log(f"skipped: {problem}")
     pairs = pairs[len(pairs) * shard // num_shards : len(pairs) * (shard + 1) // num_shards]
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".h5")
-    os.close(handle)
     started = time.monotonic()
-    try:
+    with replaced_atomically(output) as temporary:
         stream = FailureRecordingFile(temporary, "w+")
         try:
             with stream, h5py.File(stream, "w") as file:
@@ -244,7 +240,7 @@ def prepare(
                     flips=list(flips),
                     vgg_weights=head.weights_name,
                     vgg_seed=vgg_seed,
-                    vgg_precision=vgg_precision,
+                    vgg_precision=head.precision,
                     format_version=FORMAT_VERSION,
                     shard=shard,
                     num_shards=num_shards,
@@ -260,12 +256,9 @@ def prepare(
             raise U2FusionError(
                 f"{output}: no patches (no readable pairs of at least {patch_size}x{patch_size})"
             )
-        move_into_place(temporary, output)
-    finally:  # also on Ctrl-C
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     log(
-        f"wrote {output}: {total} patches from {len(names)} pairs in {time.monotonic() - started:.0f} s"
+        f"wrote {output}: {total} patches from {len(names)} pairs "
+        f"in {time.monotonic() - started:.0f} s"
     )
     return total
 
@@ -492,7 +485,8 @@ def _write_patches(
         names.append(name)
         rate = len(writer.patches) / max(time.monotonic() - started, 1e-9)
         log(
-            f"[{index}/{len(pairs)}] {name}: {len(patches)} patches ({len(writer.patches)} total, {rate:.1f} patches/s)"
+            f"[{index}/{len(pairs)}] {name}: {len(patches)} patches "
+            f"({len(writer.patches)} total, {rate:.1f} patches/s)"
         )
     file.create_dataset("pair_names", data=np.array(names, dtype=h5py.string_dtype()))
     return len(writer.patches), names
@@ -520,17 +514,14 @@ def load_patches(path: str, task: str | None = None) -> PatchSet:
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    flags_ = flags.FLAGS
     if argv[1:] != ["prepare"]:
         raise U2FusionError(
             "usage: python -m u2fusion_tf.data prepare --task ... --output ... (see --help)"
         )
     sources = []
-    if flags_.datasets:
-        sources += split_sets(resolve_data_root(flags_.data_root), flags_.split, flags_.datasets)
-    for spec in flags_.pair_dirs or []:
+    if FLAGS.datasets:
+        sources += split_sets(resolve_data_root(FLAGS.data_root), FLAGS.split, FLAGS.datasets)
+    for spec in FLAGS.pair_dirs or []:
         folder1, _, folder2 = spec.partition(":")
         if not folder2:
             raise U2FusionError(f"--pair_dirs {spec}: expected DIR1:DIR2")
@@ -539,25 +530,23 @@ def main(argv: list[str]) -> None:
         raise U2FusionError("give --datasets (with --data_root) or --pair_dirs DIR1:DIR2")
     prepare(
         sources,
-        flags_.output,
-        flags_.task,
-        flags_.vgg_weights,
-        flags_.vgg_seed,
-        flags_.vgg_precision,
-        flags_.patch_size,
-        flags_.stride or flags_.patch_size,
-        parse_scales(flags_.scales),
-        flags_.flips,
-        flags_.shard,
-        flags_.num_shards,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
+        FLAGS.output,
+        FLAGS.task,
+        FLAGS.vgg_weights,
+        FLAGS.vgg_seed,
+        FLAGS.vgg_precision,
+        FLAGS.patch_size,
+        FLAGS.stride or FLAGS.patch_size,
+        parse_scales(FLAGS.scales),
+        FLAGS.flips,
+        FLAGS.shard,
+        FLAGS.num_shards,
+        log=cli.log,
     )
 
 
-def _define_flags() -> None:
-    from absl import flags
-
-    from u2fusion_tf.features import PRECISIONS, TASKS
+if __name__ == "__main__":
+    from u2fusion_tf.features import TASKS
 
     flags.DEFINE_enum("task", None, list(TASKS), "Task the patches are for.")
     flags.DEFINE_string("output", None, "HDF5 file to write.")
@@ -573,8 +562,8 @@ def _define_flags() -> None:
         "vgg_weights", "imagenet", "VGG16 weights: imagenet, a local .h5 file, or none."
     )
     flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head (--vgg_weights none).")
-    flags.DEFINE_enum(
-        "vgg_precision", "float32", list(PRECISIONS), "VGG16 precision (bfloat16: ~4x faster)."
+    flags.DEFINE(
+        cli.PrecisionParser(), "vgg_precision", "float32", "VGG16 precision (bf16: ~4x faster)."
     )
     flags.DEFINE_integer(
         "shard", 0, "Prepare this block of the pairs (0 .. num_shards - 1).", lower_bound=0
@@ -586,10 +575,4 @@ def _define_flags() -> None:
         lower_bound=1,
     )
     flags.mark_flags_as_required(["task", "output"])
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(main, on_interrupt="no patch file was written; run it again to start over")
+    cli.run_main(main, on_interrupt="no patch file was written; run it again to start over")

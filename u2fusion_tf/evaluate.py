@@ -23,13 +23,15 @@ import csv
 import io
 import math
 import os
-import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 
+from u2fusion_tf import cli
+from u2fusion_tf.cli import log
 from u2fusion_tf.datasets import (
     DATA_ROOT_HELP,
     PairSet,
@@ -38,14 +40,19 @@ from u2fusion_tf.datasets import (
     split_stems,
 )
 from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.files import check_writable, write_atomically
+from u2fusion_tf.fuse import fuse_folders, fuse_y
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     read_image,
     require_same_size,
-    require_writable_file,
-    write_atomically,
+    to_luminance,
 )
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
+from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.weights import load_model
+
+FLAGS = flags.FLAGS
 
 
 def read_fused(path: str | os.PathLike) -> np.ndarray:
@@ -128,6 +135,29 @@ def score_folders(
     return rows, skipped
 
 
+def fusion_difference(
+    sets: Sequence[PairSet],
+    model: U2FusionNet,
+    reference: U2FusionNet,
+    pairs_per_set: int = 0,
+) -> dict:
+    """How far `model`'s fused Y is from `reference`'s (e.g. bf16 from float32): the max and
+    the mean over the pairs of each pair's max and mean |difference|; `pairs_per_set` > 0 takes
+    only the first pairs of each set."""
+    maxima, means = [], []
+    for pairs in sets:
+        for _, path1, path2 in pairs.pairs()[: pairs_per_set or None]:
+            y1, y2 = (to_luminance(read_image(p)) for p in (path1, path2))
+            difference = np.abs(fuse_y(y1, y2, model) - fuse_y(y1, y2, reference))
+            maxima.append(float(difference.max()))
+            means.append(float(difference.mean()))
+    return {
+        "pairs": len(means),
+        "max_abs_diff": max(maxima),
+        "mean_abs_diff": float(np.mean(means)),
+    }
+
+
 def summarize(
     rows: Sequence[dict], metrics: Sequence[str], methods: Sequence[str] = ()
 ) -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -181,63 +211,55 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict], metrics: Sequence[s
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     del argv
-    metrics = f.metrics or list(METRIC_NAMES)
+    metrics = FLAGS.metrics or list(METRIC_NAMES)
     unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
         raise U2FusionError(
             f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}"
         )
-    if f.splits and not f.dataset:
+    if FLAGS.splits and not FLAGS.dataset:
         raise U2FusionError("--splits needs --dataset")
-    if f.sources_a and f.sources_b:
-        stems = split_stems(f.dataset, "test", f.splits) if f.dataset else None
-        sources = PairSet.of(f.sources_a, f.sources_b, stems)
-    elif f.dataset:
-        (sources,) = split_sets(resolve_data_root(f.data_root), "test", [f.dataset], f.splits)
+    if FLAGS.sources_a and FLAGS.sources_b:
+        stems = split_stems(FLAGS.dataset, "test", FLAGS.splits) if FLAGS.dataset else None
+        sources = PairSet.of(FLAGS.sources_a, FLAGS.sources_b, stems)
+    elif FLAGS.dataset:
+        data_root = resolve_data_root(FLAGS.data_root)
+        (sources,) = split_sets(data_root, "test", [FLAGS.dataset], FLAGS.splits)
     else:
         raise U2FusionError("give --sources_a and --sources_b, or --dataset (see --help)")
-    for report in (f.csv, f.markdown):
+    for report in (FLAGS.csv, FLAGS.markdown):
         if report:
-            require_writable_file(report)  # before fusing and scoring, not after
-    fused_dirs = list(f.fused or [])
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    if f.fuse_with:
-        from u2fusion_tf.fuse import fuse_folders
-        from u2fusion_tf.weights import load_model
-
-        out_dir = f.fuse_dir or os.path.join(
-            "results", method_name(f.fuse_with).removesuffix(".weights.h5")
+            check_writable(report)  # before fusing and scoring, not after
+    fused_dirs = list(FLAGS.fused or [])
+    if FLAGS.fuse_with:
+        out_dir = FLAGS.fuse_dir or os.path.join(
+            "results", method_name(FLAGS.fuse_with).removesuffix(".weights.h5")
         )
-        log(f"fusing with {f.fuse_with} into {out_dir}")
-        failures = fuse_folders(sources, out_dir, load_model(f.fuse_with))
+        log(f"fusing with {FLAGS.fuse_with} into {out_dir}")
+        failures = fuse_folders(sources, out_dir, load_model(FLAGS.fuse_with))
         for failure in failures:
             log(f"skipped: {failure}")
         fused_dirs.insert(0, out_dir)
     if not fused_dirs:
         raise U2FusionError("give --fused folders and/or --fuse_with WEIGHTS")
-    rows, skipped = score_folders(sources, fused_dirs, metrics, f.convention, log)
+    rows, skipped = score_folders(sources, fused_dirs, metrics, FLAGS.convention, log)
     for problem in skipped:
         log(f"skipped: {problem}")
     log(f"{len(skipped)} file(s) skipped")
     if not rows:
         raise U2FusionError("nothing was scored")
     summary = summarize(rows, metrics, [method_name(folder) for folder in fused_dirs])
-    print(f"convention: {f.convention}")
+    print(f"convention: {FLAGS.convention}")
     print(format_table(summary, metrics))
-    if f.csv:
-        write_csv(f.csv, rows, metrics)
-    if f.markdown:
+    if FLAGS.csv:
+        write_csv(FLAGS.csv, rows, metrics)
+    if FLAGS.markdown:
         table = format_table(summary, metrics, markdown=True)
-        write_atomically(f.markdown, f"Convention: {f.convention}\n\n{table}\n".encode())
+        write_atomically(FLAGS.markdown, f"Convention: {FLAGS.convention}\n\n{table}\n".encode())
 
 
-def _define_flags() -> None:
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_string("sources_a", None, "Folder of the first sources.")
     flags.DEFINE_string("sources_b", None, "Folder of the second sources (paired by file stem).")
     flags.DEFINE_multi_string("fused", None, "Folder of fused results of one method (repeatable).")
@@ -265,12 +287,6 @@ def _define_flags() -> None:
     flags.DEFINE_string(
         "fuse_dir", None, "Where --fuse_with writes (default results/<weights name>)."
     )
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(
+    cli.run_main(
         main, on_interrupt="no table or CSV was written; fused images already written are complete"
     )

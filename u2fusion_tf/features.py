@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.precision import canonical_precision, dtype_policy
 
 TASKS = ("multi-modal", "multi-exposure", "multi-focus")
 """The three tasks, in the order the paper learns them."""
@@ -31,8 +32,6 @@ VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "b
 VGG_INPUT_SIDE = 224
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
-"""VGG16 precisions and their Keras dtype policies."""
 LAPLACIAN = np.array([[1, 1, 1], [1, -8, 1], [1, 1, 1]], np.float32) / 8
 """The 3x3 Laplacian of Eq. 1: 1/8 around, -1 in the centre."""
 
@@ -42,20 +41,21 @@ class VGGFeatureHead(keras.Model):
 
     `weights`: "imagenet" (Keras downloads and caches them), a local ``.h5`` file, or "none"
     (an untrained head initialised from `seed`: usable where ImageNet weights cannot be had,
-    but its degrees are not the paper's). `precision` "bfloat16" runs VGG16 in Keras mixed
-    precision, about 4x faster on CPUs with bf16 units; g is then accurate to about 1e-3.
+    but its degrees are not the paper's). `precision` "bf16" (`u2fusion_tf.precision`) runs
+    VGG16 in Keras mixed precision, about 4x faster on CPUs with bf16 units; g is then accurate
+    to about 1e-3.
     """
 
     def __init__(
         self, weights: str = "imagenet", seed: int = 0, precision: str = "float32", **kwargs
     ):
         super().__init__(**kwargs)
-        if precision not in PRECISIONS:
-            raise U2FusionError(
-                f"unknown VGG precision {precision!r}; use one of {', '.join(PRECISIONS)}"
-            )
+        try:
+            precision = canonical_precision(precision)
+        except ValueError as error:
+            raise U2FusionError(f"VGG16: {error}") from error
         policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(PRECISIONS[precision])
+        keras.config.set_dtype_policy(dtype_policy(precision))
         try:
             vgg = self._vgg16(weights, seed)
         finally:

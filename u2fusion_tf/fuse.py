@@ -18,18 +18,22 @@ Command line::
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from absl import flags
 
+from u2fusion_tf import cli
+from u2fusion_tf.cli import log
 from u2fusion_tf.datasets import PairSet
-from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.images import (
     RAW_SUFFIX,
-    check_writable,
+    check_output,
     fuse_chroma,
     read_image,
     refuse_overwriting_inputs,
@@ -38,10 +42,12 @@ from u2fusion_tf.images import (
     write_image,
     ycbcr_to_rgb,
 )
-from u2fusion_tf.model import PRECISIONS, RECEPTIVE_RADIUS, U2FusionNet
+from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
 from u2fusion_tf.weights import load_model
 
 __all__ = ["fuse", "fuse_y", "load_model"]
+
+FLAGS = flags.FLAGS
 
 MIN_SIDE = 2
 """Reflection padding needs at least two pixels along each side."""
@@ -143,7 +149,8 @@ def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
         if min(image.shape[:2]) < MIN_SIDE:
             raise ImageError(
                 str(path),
-                f"is {image.shape[0]}x{image.shape[1]}; fusion needs at least {MIN_SIDE}x{MIN_SIDE}",
+                f"is {image.shape[0]}x{image.shape[1]}; "
+                f"fusion needs at least {MIN_SIDE}x{MIN_SIDE}",
             )
         require_same_size(path, image, paths[0], images[0])
     return images
@@ -153,7 +160,7 @@ def checked_sources(
     paths: Sequence[str | os.PathLike], output: str | os.PathLike
 ) -> list[np.ndarray]:
     """Checks that `output` can be written and is none of the sources, then reads the sources."""
-    check_writable(output)
+    check_output(output)
     refuse_overwriting_inputs(output, paths)
     return read_sources(paths)
 
@@ -165,10 +172,20 @@ def write_fused(output: str | os.PathLike, fused: YCbCr) -> None:
 
 
 def fuse_files(
-    paths: Sequence[str | os.PathLike], output: str | os.PathLike, model: U2FusionNet, tile: int = 0
+    paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    model: U2FusionNet | Callable[[], U2FusionNet],
+    tile: int = 0,
 ) -> None:
-    """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y)."""
-    write_fused(output, fuse_ycbcr(checked_sources(paths, output), model, tile))
+    """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y).
+
+    `model` may be a function that loads it: it is called only once the output and the sources
+    have been checked, so bad input fails before a model is loaded (or downloaded).
+    """
+    sources = checked_sources(paths, output)
+    if not isinstance(model, U2FusionNet):
+        model = model()
+    write_fused(output, fuse_ycbcr(sources, model, tile))
 
 
 def fuse_folders(
@@ -188,46 +205,40 @@ def fuse_folders(
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
         raise ImageError(out_dir, f"cannot create the output folder ({error.strerror})") from error
-    check_writable(os.path.join(out_dir, "probe" + suffix))
+    check_output(os.path.join(out_dir, "probe" + suffix))
     for index, (stem, path1, path2) in enumerate(pairs, 1):
         output = os.path.join(out_dir, stem + suffix)
-        print(f"[{index}/{len(pairs)}] {stem} -> {output}", file=sys.stderr, flush=True)
+        log(f"[{index}/{len(pairs)}] {stem} -> {output}")
         try:
             fuse_files([path1, path2], output, model, tile)
-        except ImageError as error:
+        except FileError as error:
             failures.append(str(error))
-            print(f"  failed: {error}", file=sys.stderr, flush=True)
+            log(f"  failed: {error}")
     return failures
 
 
 def main(argv: list[str]) -> None:
-    flags = FLAGS
-    inputs = [*(flags.inputs or []), *argv[1:]]
-    if flags.dir1 or flags.dir2 or flags.out_dir:
-        if inputs or flags.output:
+    inputs = [*(FLAGS.inputs or []), *argv[1:]]
+    model = functools.partial(load_model, FLAGS.weights, FLAGS.precision)
+    if FLAGS.dir1 or FLAGS.dir2 or FLAGS.out_dir:
+        if inputs or FLAGS.output:
             raise U2FusionError("use either --inputs/--output or --dir1/--dir2/--out_dir, not both")
-        if not (flags.dir1 and flags.dir2 and flags.out_dir):
+        if not (FLAGS.dir1 and FLAGS.dir2 and FLAGS.out_dir):
             raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
-        suffix = flags.out_ext if flags.out_ext.startswith(".") else "." + flags.out_ext
-        model = load_model(flags.weights, flags.precision)
-        sources = PairSet.of(flags.dir1, flags.dir2)
-        failures = fuse_folders(sources, flags.out_dir, model, suffix, flags.tile)
+        suffix = FLAGS.out_ext if FLAGS.out_ext.startswith(".") else "." + FLAGS.out_ext
+        sources = PairSet.of(FLAGS.dir1, FLAGS.dir2)
+        failures = fuse_folders(sources, FLAGS.out_dir, model(), suffix, FLAGS.tile)
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
             sys.exit(1)
         return
-    if len(inputs) < 2 or not flags.output:
+    if len(inputs) < 2 or not FLAGS.output:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
-    sources = checked_sources(inputs, flags.output)  # fail on bad input before loading the model
-    write_fused(
-        flags.output, fuse_ycbcr(sources, load_model(flags.weights, flags.precision), flags.tile)
-    )
-    print(f"wrote {flags.output}", file=sys.stderr)
+    fuse_files(inputs, FLAGS.output, model, FLAGS.tile)
+    log(f"wrote {FLAGS.output}")
 
 
-def _define_flags():
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_list("inputs", None, "Source images (two or more; more are fused in sequence).")
     flags.DEFINE_string(
         "output", None, "Fused image (.png/.jpg/.bmp/.tif) or .npy for the raw fused Y."
@@ -242,22 +253,18 @@ def _define_flags():
         "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
         "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'.",
     )
-    flags.DEFINE_enum(
+    flags.DEFINE(
+        cli.PrecisionParser(),
         "precision",
         "float32",
-        list(PRECISIONS),
-        "Compute precision; bf16 is about 3.5x faster on CPUs with bf16 units (fused Y within 0.005).",
+        "Compute precision; bf16 is about 3.5x faster on CPUs with bf16 units "
+        "(fused Y within 0.005).",
     )
     flags.DEFINE_integer(
         "tile",
         0,
         "Tile side in pixels for large images; 0: whole image up to 1024x1024 pixels, else 512.",
     )
-    return flags.FLAGS
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    FLAGS = _define_flags()
-    run_main(main, on_interrupt="outputs already written are complete and no partial file is left")
+    cli.run_main(
+        main, on_interrupt="outputs already written are complete and no partial file is left"
+    )

@@ -4,22 +4,22 @@
   image declaring more than `max_pixels()` pixels is refused from its header, before decoding.
 * Colour: the network sees only luminance. RGB is split into Y, Cb, Cr (JPEG/BT.601 full range,
   chroma centred on 0.5); the fused Y is recombined with the sources' chroma (paper Eq. 10).
-* Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always through a
-  temporary file and a rename, so a failure never leaves a partial output behind.
+* Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always whole or
+  not at all (`u2fusion_tf.files`).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.errors import FileError, ImageError, U2FusionError
+from u2fusion_tf.files import check_writable, write_atomically
 from u2fusion_tf.headers import declared_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -118,7 +118,8 @@ def require_same_size(
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on 0.5)."""
+    """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on
+    0.5)."""
     ycbcr = rgb.astype(np.float32) @ _RGB_TO_YCBCR.T.astype(np.float32)
     return ycbcr[..., 0], ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
 
@@ -151,7 +152,7 @@ def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32)
 
 
-def check_writable(path: str | os.PathLike) -> None:
+def check_output(path: str | os.PathLike) -> None:
     """Fails early (before any fusion work) when `path` has an unsupported suffix or its folder
     cannot be written."""
     path = str(path)
@@ -161,20 +162,10 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ImageError(
             path, f"unsupported output type {suffix or '(none)'}; use one of {supported}"
         )
-    require_writable_file(path)
-
-
-def require_writable_file(path: str | os.PathLike) -> None:
-    """Fails early (before the work that produces it) when a file cannot be written at `path`:
-    its folder is missing or read-only, or `path` is a folder."""
-    path = str(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ImageError(path, f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ImageError(path, f"output folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise ImageError(path, "is a folder; give a file name")
+    try:
+        check_writable(path)
+    except FileError as error:
+        raise ImageError(error.path, error.problem) from error
 
 
 def refuse_overwriting_inputs(
@@ -196,7 +187,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     The file appears only when complete: the data goes to a temporary file that is renamed.
     """
     path = str(path)
-    check_writable(path)
+    check_output(path)
     suffix = Path(path).suffix.lower()
     if suffix == RAW_SUFFIX:
         payload = _npy_bytes(np.asarray(image, dtype=np.float32))
@@ -208,38 +199,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         if not ok:
             raise ImageError(path, "OpenCV could not encode the image")
         payload = encoded.tobytes()
-    write_atomically(path, payload)
+    try:
+        write_atomically(path, payload)
+    except FileError as error:
+        raise ImageError(error.path, error.problem) from error
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
-
-
-def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
-    """Writes a whole file or nothing: a temporary file beside it, renamed into place."""
-    path = str(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=Path(path).suffix)
-    except OSError as error:
-        raise ImageError(path, f"cannot write in {folder} ({error.strerror or error})") from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        move_into_place(temporary, path)
-    except OSError as error:
-        raise ImageError(path, f"cannot be written ({error.strerror or error})") from error
-    finally:  # also on Ctrl-C
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def move_into_place(temporary: str, path: str) -> None:
-    """Renames a finished temporary file to `path`, with the permissions a newly created file
-    gets (temporary files are private to their owner)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)

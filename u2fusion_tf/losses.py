@@ -1,6 +1,7 @@
-"""The similarity loss between the fused image and both sources, weighted by the preservation
-degrees (paper Eqs. 4-6).
+"""The loss U2Fusion minimises (paper Eqs. 3-6): the similarity between the fused image and both
+sources, weighted by the preservation degrees, plus the EWC term.
 
+* Eq. 3: L = L_sim + lambda L_ewc (L_ewc in `u2fusion_tf.ewc`)
 * Eq. 4: L_ssim = E[w1 (1 - SSIM(If, I1)) + w2 (1 - SSIM(If, I2))]
 * Eq. 5: L_mse  = E[w1 MSE(If, I1) + w2 MSE(If, I2)], MSE the per-image mean squared difference
 * Eq. 6: L_sim  = L_ssim + alpha L_mse, alpha = 20
@@ -72,3 +73,8 @@ def similarity_loss(
     ssim = ssim_loss(fused, sources, degrees)
     mse = mse_loss(fused, sources, degrees, mse_weighting)
     return {"total": ssim + alpha * mse, "ssim": ssim, "mse": mse}
+
+
+def total_loss(similarity: tf.Tensor, ewc_penalty: tf.Tensor, ewc_lambda: float) -> tf.Tensor:
+    """Eq. 3: L = L_sim + lambda L_ewc, L_ewc = 1/2 sum_i mu_i (theta_i - theta*_i)^2 (Eq. 7)."""
+    return similarity + ewc_lambda * ewc_penalty

@@ -346,8 +346,8 @@ def _edge_strength_and_orientation(image: np.ndarray) -> tuple[np.ndarray, np.nd
     """Sobel (zero-padded 'same') strength g and orientation atan(Gy/Gx), pi/2 where Gx = 0."""
     gx, gy = _sobel(image, cv2.BORDER_CONSTANT)
     # The reference code's conv2 with [-1 0 1; -2 0 2; -1 0 1] gives left minus right, the
-    # negative of OpenCV's Gx. The sign matters where an image has Gx = 0: its pi/2 is compared with the
-    # other image's atan(Gy/Gx), which flips sign with Gx.
+    # negative of OpenCV's Gx. The sign matters where an image has Gx = 0: its pi/2 is compared
+    # with the other image's atan(Gy/Gx), which flips sign with Gx.
     gx = -gx
     strength = np.sqrt(gx**2 + gy**2)
     slope = np.divide(gy, gx, out=np.zeros_like(gy), where=gx != 0)

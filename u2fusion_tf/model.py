@@ -1,11 +1,12 @@
-"""The U2Fusion generator: the DenseNet that fuses two single-channel sources (paper Sec. 3.3, Fig. 4).
+"""The U2Fusion generator: the DenseNet that fuses two single-channel sources (paper Sec. 3.3,
+Fig. 4).
 
 Layer by layer it is the authors' released network:
 
 * every convolution is 3x3, stride 1, with bias, preceded by 1-pixel reflection padding;
-* encoder: ``conv1_1`` (2 -> 44, LeakyReLU 0.2), then five dense convolutions ``dense_block_conv1..5``
-  (44k -> 44, LeakyReLU 0.2); after each the running tensor becomes ``concat([new, running])``, so the
-  encoder ends with 6 * 44 = 264 channels;
+* encoder: ``conv1_1`` (2 -> 44, LeakyReLU 0.2), then five dense convolutions
+  ``dense_block_conv1..5`` (44k -> 44, LeakyReLU 0.2); after each the running tensor becomes
+  ``concat([new, running])``, so the encoder ends with 6 * 44 = 264 channels;
 * decoder: ``conv2_1`` 264 -> 128, ``conv2_2`` 128 -> 64, ``conv2_3`` 64 -> 32 (LeakyReLU 0.2), and
   ``conv2_4`` 32 -> 1 followed by ``tanh(x) / 2 + 0.5`` so that the fused image lies in [0, 1].
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from u2fusion_tf.precision import canonical_precision, dtype_policy
+
 GROWTH = 44
 """Channels each encoder convolution adds (the authors' ``n``)."""
 DENSE_CONVOLUTIONS = 5
@@ -26,9 +29,6 @@ INIT_STDDEV = 0.05
 """The authors initialise kernels from a truncated normal with this deviation and biases at 0."""
 RECEPTIVE_RADIUS = 10
 """Ten 3x3 convolutions: an output pixel sees the inputs at most this many pixels away."""
-PARAMETER_COUNT = 659_217
-PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
-"""Compute precisions and their Keras dtype policies (weights stay float32 in both)."""
 
 
 def reflect_pad(x: tf.Tensor) -> tf.Tensor:
@@ -72,16 +72,14 @@ class U2FusionNet(keras.Model):
     """Maps a (batch, H, W, 2) tensor of sources (I1, I2) in [0, 1] to the fused (batch, H, W, 1).
 
     Works on any H, W >= 2 (reflection padding needs two pixels) and any batch size.
-    `precision` "bf16" computes in bfloat16 (Keras mixed precision) with float32 weights and
-    a float32 output.
+    `precision` (`u2fusion_tf.precision`) "bf16" computes in bfloat16 (Keras mixed precision)
+    with float32 weights and a float32 output.
     """
 
     def __init__(self, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-        self.precision = precision
-        policy = PRECISIONS[precision]
+        self.precision = canonical_precision(precision)
+        policy = dtype_policy(self.precision)
         self.conv1_1 = ReflectConv(GROWTH, name="conv1_1", dtype=policy)
         self.dense_block = [
             ReflectConv(GROWTH, name=f"dense_block_conv{k}", dtype=policy)

@@ -22,22 +22,26 @@ the weights given::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+from absl import flags
 
-from u2fusion_tf import baselines
+from u2fusion_tf import baselines, cli
 from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.evaluate import format_table, score_folders, summarize, write_csv
+from u2fusion_tf.files import write_atomically
 from u2fusion_tf.fuse import fuse, fuse_ycbcr_with, read_sources
-from u2fusion_tf.images import read_image, write_atomically, write_image
+from u2fusion_tf.images import read_image, write_image
 from u2fusion_tf.metrics import METRIC_NAMES
 from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+
+FLAGS = flags.FLAGS
 
 Fusion = Callable[[Sequence[np.ndarray]], np.ndarray]
 """A method: same-sized source images in [0, 1] -> fused image (gray or RGB)."""
@@ -166,6 +170,88 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
     return image
 
 
+@dataclass
+class Report:
+    """What `collect` measured, per table (a dataset, or a group of the paper's test pairs)."""
+
+    scores: dict[str, list[dict]] = field(default_factory=dict)
+    """Per-image rows of every method, standard convention."""
+    paper_scores: dict[str, list[dict]] = field(default_factory=dict)
+    """Per-image rows of the authors' model on u2fusion_test, paper convention."""
+    examples: dict[str, tuple[str, dict[str, Path]]] = field(default_factory=dict)
+    """The first pair of each dataset: its label and its images by `FIGURE_COLUMNS` name."""
+    skipped: list[str] = field(default_factory=list)
+
+    def summaries(self) -> dict[str, dict]:
+        return {table: summarize(rows, METRIC_NAMES) for table, rows in self.scores.items()}
+
+
+def collect(
+    data_root: str,
+    weights: str,
+    out_dir: Path,
+    max_pairs: int = 0,
+    log: Callable[[str], None] = print,
+) -> Report:
+    """Fuses every test set with every method into `out_dir` and scores the results."""
+    sets = evaluation_sets(data_root)
+    networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
+    report = Report()
+    for evaluation_set in sets:
+        folders, failures = fuse_set(
+            evaluation_set, methods(networks, evaluation_set.task), out_dir, max_pairs, log
+        )
+        rows, skipped = score_set(evaluation_set, folders, "standard", log=log)
+        report.scores.setdefault(evaluation_set.table, []).extend(rows)
+        report.skipped += failures + skipped
+        if evaluation_set.table.startswith("u2fusion_test"):
+            official = [folder for folder in folders if folder.name == "official"]
+            rows, _ = score_set(evaluation_set, official, "paper", PAPER_METRICS, log)
+            report.paper_scores.setdefault(evaluation_set.table, []).extend(rows)
+        else:
+            stem, path_a, path_b = evaluation_set.pairs()[0]
+            fused = {folder.name: folder / f"{stem}.png" for folder in folders}
+            report.examples[evaluation_set.table] = (
+                f"{evaluation_set.name}/{stem}",
+                {"source A": path_a, "source B": path_b, **fused},
+            )
+    return report
+
+
+def render(report: Report) -> str:
+    """``results.md``: the tables, the quality bar and the paper-convention tables."""
+    summaries = report.summaries()
+    lines = [
+        "# Results on the test sets",
+        "",
+        "Written by `make results` (`python -m u2fusion_tf.results`). Standard convention "
+        "(images on the 0-255 scale; see the README for both conventions); mean ± std over the "
+        "test pairs; fused images scored as 8-bit PNG.",
+        "",
+    ]
+    for table, summary in summaries.items():
+        lines += [f"## {table}", "", format_table(summary, METRIC_NAMES, markdown=True), ""]
+    lines += [
+        "## Quality bar: the shipped model relative to the authors' model",
+        "",
+        f"u2fusion / official - 1 (the bar: no worse than -{QUALITY_BAR_TOLERANCE:.0%}).",
+        "",
+        quality_bar(summaries)[0],
+        "",
+        "## The authors' model on u2fusion_test, paper convention",
+        "",
+        "Images in [0, 1], SSIM summed over the two sources with the constants of L = 255, "
+        "PSNR with a 255 peak on [0, 1] data (see the README); AG is the paper's MG.",
+        "",
+    ]
+    for table, rows in report.paper_scores.items():
+        summary = summarize(rows, PAPER_METRICS)
+        lines += [f"### {table}", "", format_table(summary, PAPER_METRICS, markdown=True), ""]
+    if report.skipped:
+        lines += ["## Skipped", "", *(f"- {line}" for line in report.skipped), ""]
+    return "\n".join(lines)
+
+
 def run(
     data_root: str | Path,
     weights: str,
@@ -175,103 +261,34 @@ def run(
     log: Callable[[str], None] = print,
 ) -> list[str]:
     """Fuses, scores and reports every test set; returns the quality-bar misses."""
-    from u2fusion_tf.weights import OFFICIAL, load_model
-
-    sets = evaluation_sets(data_root)
-    networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
-    tables: dict[str, list[dict]] = {}
-    paper_rows: dict[str, list[dict]] = {}
-    skipped_all, examples = [], {}
-    for evaluation_set in sets:
-        folders, failures = fuse_set(
-            evaluation_set, methods(networks, evaluation_set.task), out_dir, max_pairs, log
-        )
-        rows, skipped = score_set(evaluation_set, folders, "standard", log=log)
-        tables.setdefault(evaluation_set.table, []).extend(rows)
-        skipped_all += failures + skipped
-        if evaluation_set.table.startswith("u2fusion_test"):
-            official = [folder for folder in folders if folder.name == "official"]
-            rows, _ = score_set(evaluation_set, official, "paper", PAPER_METRICS, log)
-            paper_rows.setdefault(evaluation_set.table, []).extend(rows)
-        else:
-            stem, path_a, path_b = evaluation_set.pairs()[0]
-            fused = {folder.name: folder / f"{stem}.png" for folder in folders}
-            examples[evaluation_set.table] = (
-                f"{evaluation_set.name}/{stem}",
-                {"source A": path_a, "source B": path_b, **fused},
-            )
-    summaries = {table: summarize(rows, METRIC_NAMES) for table, rows in tables.items()}
-    bar, misses = quality_bar(summaries)
-    report = [
-        "# Results on the test sets",
-        "",
-        "Written by `make results` (`python -m u2fusion_tf.results`). Standard convention "
-        "(images on the 0-255 scale; see the README for both conventions); mean ± std over the "
-        "test pairs; fused images scored as 8-bit PNG.",
-        "",
-    ]
-    for table, summary in summaries.items():
-        report += [f"## {table}", "", format_table(summary, METRIC_NAMES, markdown=True), ""]
-    report += [
-        "## Quality bar: the shipped model relative to the authors' model",
-        "",
-        f"u2fusion / official - 1 (the bar: no worse than -{QUALITY_BAR_TOLERANCE:.0%}).",
-        "",
-        bar,
-        "",
-        "## The authors' model on u2fusion_test, paper convention",
-        "",
-        "Images in [0, 1], SSIM summed over the two sources with the constants of L = 255, "
-        "PSNR with a 255 peak on [0, 1] data (see the README); AG is the paper's MG.",
-        "",
-    ]
-    for table, rows in paper_rows.items():
-        summary = summarize(rows, PAPER_METRICS)
-        report += [f"### {table}", "", format_table(summary, PAPER_METRICS, markdown=True), ""]
-    if skipped_all:
-        report += ["## Skipped", "", *(f"- {line}" for line in skipped_all), ""]
+    report = collect(data_root, weights, out_dir, max_pairs, log)
     report_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(report_dir / "results.md", "\n".join(report).encode())
-    write_csv(
-        str(out_dir / "scores.csv"), [row for rows in tables.values() for row in rows], METRIC_NAMES
-    )
-    make_figure(list(examples.values()), report_dir / "figure.jpg")
+    write_atomically(report_dir / "results.md", render(report).encode())
+    rows = [row for rows in report.scores.values() for row in rows]
+    write_csv(str(out_dir / "scores.csv"), rows, METRIC_NAMES)
+    make_figure(list(report.examples.values()), report_dir / "figure.jpg")
     log(f"wrote {report_dir / 'results.md'}, {report_dir / 'figure.jpg'}, {out_dir / 'scores.csv'}")
-    return misses
+    return quality_bar(report.summaries())[1]
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     del argv
-    from u2fusion_tf.weights import default_weights
-
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     misses = run(
-        resolve_data_root(f.data_root),
-        f.weights or default_weights(),
-        Path(f.out_dir),
-        Path(f.report_dir),
-        f.max_pairs,
-        log,
+        resolve_data_root(FLAGS.data_root),
+        FLAGS.weights or default_weights(),
+        Path(FLAGS.out_dir),
+        Path(FLAGS.report_dir),
+        FLAGS.max_pairs,
+        cli.log,
     )
     for miss in misses:
         print(f"below the quality bar: {miss}")
 
 
-def _define_flags() -> None:
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
     flags.DEFINE_string("weights", None, "The model to report (default: the shipped checkpoint).")
     flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
     flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(main, on_interrupt="files already written are complete; run it again to finish")
+    cli.run_main(main, on_interrupt="files already written are complete; run it again to finish")

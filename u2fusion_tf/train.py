@@ -24,78 +24,36 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
+from u2fusion_tf import cli, config
 from u2fusion_tf.checkpoints import restore_newest_readable
-from u2fusion_tf.data import PatchSet, load_patches
+from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags, flag_key
+from u2fusion_tf.data import PatchSet, epoch_plan, load_patches, swap_sources
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.ewc import (
-    FISHER_BATCH_SIZE,
-    FISHER_BATCHES,
-    LAMBDA,
-    ElasticWeightConsolidation,
-    fisher_diagonal,
-    mean_fisher,
-)
+from u2fusion_tf.ewc import ElasticWeightConsolidation, fisher_diagonal, mean_fisher
 from u2fusion_tf.features import (
-    PRECISIONS,
-    TASK_C,
     TASKS,
     VGGFeatureHead,
     information_measure,
     preservation_degrees,
 )
-from u2fusion_tf.images import require_writable_file
-from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS, similarity_loss
-from u2fusion_tf.model import PRECISIONS as MODEL_PRECISIONS
+from u2fusion_tf.files import check_writable, write_atomically
+from u2fusion_tf.losses import similarity_loss, total_loss
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import KERAS_WEIGHTS_SUFFIX, save_weights
 
-PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
+FLAGS = flags.FLAGS
+
 DEGENERATE_SPREAD = 1e-3
 """Below this spread of w1 (90th minus 10th percentile over a task's patches) the degrees are
 all but fixed: c does not suit the information measure the data was prepared with."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a run; the defaults are the paper's and the authors' code's."""
-
-    data_files: dict[str, str]
-    run_dir: str
-    task_order: Sequence[str] = TASKS
-    epochs: dict[str, int] = dataclasses.field(default_factory=lambda: dict(PAPER_EPOCHS))
-    max_batches: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(TASKS, 0))
-    c: dict[str, float] = dataclasses.field(default_factory=lambda: dict(TASK_C))
-    batch_size: int = 18
-    learning_rate: float = 1e-4
-    rho: float = 0.6
-    momentum: float = 0.15
-    clip: float = 50.0
-    alpha: float = ALPHA
-    mse_weighting: str = "paper"
-    ewc_lambda: float = LAMBDA
-    use_ewc: bool = True
-    fixed_degrees: bool = False
-    measure_online: bool = False
-    vgg_weights: str = "imagenet"
-    vgg_seed: int = 0
-    vgg_precision: str = "float32"
-    precision: str = "float32"
-    fisher_batches: int = FISHER_BATCHES
-    fisher_batch_size: int = FISHER_BATCH_SIZE
-    validation_patches: int = 90
-    validate_every: int = 100
-    log_every: int = 20
-    checkpoint_minutes: float = 5.0
-    stop_after_tasks: int = 0
-    seed: int = 0
 
 
 class AuthorsRMSprop(keras.optimizers.RMSprop):
@@ -112,16 +70,6 @@ class AuthorsRMSprop(keras.optimizers.RMSprop):
         super().build(var_list)
         for velocity in self._velocities:
             velocity.assign(tf.ones_like(velocity))
-
-
-def swap_sources(
-    sources: np.ndarray, information: np.ndarray, swap: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exchanges I1 and I2 of a batch together with their information measures, so every source
-    keeps its own weight."""
-    if not swap:
-        return sources, information
-    return sources[..., ::-1], information[..., ::-1]
 
 
 class TaskData:
@@ -257,34 +205,41 @@ class Trainer:
             )
         return preservation_degrees(information[:, 0], information[:, 1], c)
 
-    def losses(self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool) -> dict:
+    def losses(
+        self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+        """L (Eq. 3) with its terms L_sim (Eq. 6), L_ssim, L_mse and L_ewc (Eq. 7); the degrees
+        (B, 2); and the fused batch."""
+        config = self.config
         degrees = self.degrees(sources, information, c)
         fused = self.model(sources, training=training)
-        losses = similarity_loss(  # Eq. 6
-            fused, sources, degrees, self.config.alpha, self.config.mse_weighting
-        )
-        losses["ewc"] = self.ewc.penalty(self.model)  # 1/2 sum mu (theta - theta*)^2
-        lam = self.config.ewc_lambda if self.config.use_ewc else 0.0
-        losses["sim"] = losses["total"]
-        losses["total"] = losses["sim"] + lam * losses["ewc"]  # Eq. 3, 7
-        losses["w1"] = tf.reduce_mean(degrees[:, 0])
-        losses["w2"] = tf.reduce_mean(degrees[:, 1])
-        losses["fused"] = fused
-        return losses
+        similarity = similarity_loss(fused, sources, degrees, config.alpha, config.mse_weighting)
+        ewc = self.ewc.penalty(self.model)
+        lam = config.ewc_lambda if config.use_ewc else 0.0
+        losses = {
+            "total": total_loss(similarity["total"], ewc, lam),
+            "sim": similarity["total"],
+            "ssim": similarity["ssim"],
+            "mse": similarity["mse"],
+            "ewc": ewc,
+        }
+        return losses, degrees, fused
 
     def make_train_step(self, c: float):
+        """One step on a batch: the gradient of L, RMSProp, and every weight clipped to
+        [-clip, clip]; returns the losses and the batch's mean degrees [w1, w2]."""
         variables = self.model.trainable_variables
         clip = self.config.clip
 
         @tf.function
         def train_step(sources, information):
             with tf.GradientTape() as tape:
-                losses = self.losses(sources, information, c, training=True)
+                losses, degrees, _ = self.losses(sources, information, c, training=True)
             gradients = tape.gradient(losses["total"], variables)
             self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
             for variable in variables:
                 variable.assign(tf.clip_by_value(variable, -clip, clip))
-            return {k: v for k, v in losses.items() if k != "fused"}
+            return losses, tf.reduce_mean(degrees, axis=0)
 
         return train_step
 
@@ -325,16 +280,15 @@ class Trainer:
                 )
         os.makedirs(self.config.run_dir, exist_ok=True)
         settings = {**dataclasses.asdict(self.config), "task_order": list(self.config.task_order)}
-        with open(path + ".tmp", "w") as stream:
-            json.dump(settings, stream, indent=2)
-        os.replace(path + ".tmp", path)
+        write_atomically(path, json.dumps(settings, indent=2).encode())
 
     def train_task(self, index: int) -> None:
+        """Trains task `index` from where its progress stands, then keeps its weights and
+        measures the Fisher information."""
         config = self.config
         task = config.task_order[index]
         data = self.task_data(task)
         c = config.c[task]
-        epochs = config.epochs[task]
         per_epoch = data.batches_per_epoch(config.batch_size)
         if per_epoch == 0:
             raise U2FusionError(
@@ -347,48 +301,65 @@ class Trainer:
             self._reset_optimizer()
         self.log(
             f"task {index + 1}/{len(config.task_order)} {task}: {len(data.train_sources)} patches, "
-            f"{per_epoch} steps x {epochs} epochs, c = {c:g}"
+            f"{per_epoch} steps x {config.epochs[task]} epochs, c = {c:g}"
         )
         train_step = self.make_train_step(c)
-        last_save = time.monotonic()
-        while int(self.epoch) < epochs:
-            epoch = int(self.epoch)
-            rng = np.random.default_rng([config.seed, index, epoch])
-            order = rng.permutation(len(data.train_sources))
-            swaps = rng.random(per_epoch) < 0.5
-            started, first = time.monotonic(), int(self.step_in_epoch)
-            for step in range(first, per_epoch):
-                batch = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
-                sources, information = swap_sources(
-                    data.train_sources[batch], data.train_information[batch], swaps[step]
-                )
-                losses = train_step(tf.constant(sources), tf.constant(information))
-                if not np.isfinite(float(losses["total"])):
-                    raise U2FusionError(
-                        f"task {task}, epoch {epoch + 1}, step {step + 1}: the loss is not finite; "
-                        f"stopped, the last good checkpoint is {self.manager.latest_checkpoint}"
-                    )
-                self.step_in_epoch.assign(step + 1)
-                self.global_step.assign_add(1)
-                self.write_step_summaries(losses)
-                done = step + 1 - first
-                if (step + 1) % config.log_every == 0 or step + 1 == per_epoch:
-                    rate = done / (time.monotonic() - started)
-                    self.log(
-                        f"step {int(self.global_step)} task {task} epoch {epoch + 1}/{epochs} "
-                        f"batch {step + 1}/{per_epoch} loss {float(losses['total']):.4f} "
-                        f"(ssim {float(losses['ssim']):.4f} mse {float(losses['mse']):.5f} "
-                        f"ewc {float(losses['ewc']):.3g}) {rate:.2f} steps/s"
-                    )
-                if config.validate_every and int(self.global_step) % config.validate_every == 0:
-                    self.validate(index)
-                if time.monotonic() - last_save > 60 * config.checkpoint_minutes:
-                    self.save_checkpoint()
-                    last_save = time.monotonic()
+        self.last_save = time.monotonic()
+        while int(self.epoch) < config.epochs[task]:
+            self.train_epoch(index, data, train_step, per_epoch)
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
             self.save_checkpoint()
-            last_save = time.monotonic()
+        self.finish_task(index)
+
+    def train_epoch(self, index: int, data: TaskData, train_step, per_epoch: int) -> None:
+        """The epoch's batches (a seeded shuffle, half of them with the sources swapped) from
+        the step its progress stands at."""
+        config = self.config
+        seed = [config.seed, index, int(self.epoch)]
+        batches, swaps = epoch_plan(len(data.train_sources), config.batch_size, seed)
+        self.epoch_started, first = time.monotonic(), int(self.step_in_epoch)
+        for step in range(first, per_epoch):
+            sources, information = swap_sources(
+                data.train_sources[batches[step]],
+                data.train_information[batches[step]],
+                swaps[step],
+            )
+            losses, degrees = train_step(tf.constant(sources), tf.constant(information))
+            self.after_step(index, step, per_epoch, step + 1 - first, losses, degrees)
+
+    def after_step(
+        self, index: int, step: int, per_epoch: int, done: int, losses: dict, degrees: tf.Tensor
+    ) -> None:
+        """The bookkeeping of a step: stop on a non-finite loss, count it, and log, validate
+        and checkpoint when their time comes."""
+        config = self.config
+        task, epoch = config.task_order[index], int(self.epoch)
+        if not np.isfinite(float(losses["total"])):
+            raise U2FusionError(
+                f"task {task}, epoch {epoch + 1}, step {step + 1}: the loss is not finite; "
+                f"stopped, the last good checkpoint is {self.manager.latest_checkpoint}"
+            )
+        self.step_in_epoch.assign(step + 1)
+        self.global_step.assign_add(1)
+        self.write_step_summaries(losses, degrees)
+        if (step + 1) % config.log_every == 0 or step + 1 == per_epoch:
+            rate = done / (time.monotonic() - self.epoch_started)
+            self.log(
+                f"step {int(self.global_step)} task {task} epoch {epoch + 1}/"
+                f"{config.epochs[task]} batch {step + 1}/{per_epoch} "
+                f"loss {float(losses['total']):.4f} (ssim {float(losses['ssim']):.4f} "
+                f"mse {float(losses['mse']):.5f} ewc {float(losses['ewc']):.3g}) "
+                f"{rate:.2f} steps/s"
+            )
+        if config.validate_every and int(self.global_step) % config.validate_every == 0:
+            self.validate(index)
+        if time.monotonic() - self.last_save > 60 * config.checkpoint_minutes:
+            self.save_checkpoint()
+
+    def finish_task(self, index: int) -> None:
+        """Keeps the task's final weights, measures the Fisher information and moves on."""
+        task = self.config.task_order[index]
         self.require_finite_weights()
         self.validate(index)
         save_weights(self.model, self.weights_path(index))
@@ -416,6 +387,7 @@ class Trainer:
                 f"{self.manager.directory}: the checkpoint cannot be written ({error.message}); "
                 f"the last good one is {self.manager.latest_checkpoint}"
             ) from error
+        self.last_save = time.monotonic()
 
     def consolidate(self, index: int) -> None:
         """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9).
@@ -440,15 +412,8 @@ class Trainer:
                 batches.append((tf.constant(sources), tf.constant(information)))
 
             def loss_fn(model, batch, c=c):
-                sources, information = batch
-                degrees = self.degrees(sources, information, c)
-                return similarity_loss(
-                    model(sources, training=False),
-                    sources,
-                    degrees,
-                    config.alpha,
-                    config.mse_weighting,
-                )["total"]
+                """L_sim, whose squared gradient Eq. 8 averages."""
+                return self.losses(*batch, c, training=False)[0]["sim"]
 
             fishers.append(fisher_diagonal(self.model, loss_fn, batches))
         mu = mean_fisher(fishers)
@@ -466,19 +431,20 @@ class Trainer:
 
     # --- monitoring ------------------------------------------------------------------------
 
-    def write_step_summaries(self, losses: dict) -> None:
+    def write_step_summaries(self, losses: dict, degrees: tf.Tensor) -> None:
+        """The step's losses and its batch's mean degrees [w1, w2]."""
         with self.writer.as_default(step=int(self.global_step)):
             for name in ("total", "ssim", "mse", "ewc"):
                 tf.summary.scalar(f"loss/{name}", losses[name])
-            tf.summary.scalar("degrees/w1", losses["w1"])
-            tf.summary.scalar("degrees/w2", losses["w2"])
+            tf.summary.scalar("degrees/w1", degrees[0])
+            tf.summary.scalar("degrees/w2", degrees[1])
 
     def validate(self, index: int) -> None:
         """L_sim on the held-out patches of every task learnt so far (the paper's Fig. 18)."""
         with self.writer.as_default(step=int(self.global_step)):
             for learnt in self.config.task_order[: index + 1]:
                 data = self.task_data(learnt)
-                losses = self.losses(
+                losses, _, fused = self.losses(
                     tf.constant(data.val_sources),
                     tf.constant(data.val_information),
                     self.config.c[learnt],
@@ -488,151 +454,58 @@ class Trainer:
             shown = slice(0, 3)
             tf.summary.image("images/source1", data.val_sources[shown, :, :, :1], max_outputs=3)
             tf.summary.image("images/source2", data.val_sources[shown, :, :, 1:], max_outputs=3)
-            tf.summary.image("images/fused", losses["fused"][shown], max_outputs=3)
+            tf.summary.image("images/fused", fused[shown], max_outputs=3)
         self.writer.flush()
 
 
-def flag_key(task: str) -> str:
-    """The task's name in flag names: --epochs_multi_modal, --c_multi_focus, ..."""
-    return task.replace("-", "_")
-
-
-def check_flags(f, order: Sequence[str]) -> None:
+def check_flags(values: flags.FlagValues, order: Sequence[str]) -> None:
     """Refuses settings that cannot train, before any data is read or any step is taken."""
     at_least_one = {
-        "batch_size": f.batch_size,
-        "log_every": f.log_every,
-        "fisher_batches": f.fisher_batches,
-        "fisher_batch_size": f.fisher_batch_size,
-        **{f"epochs_{flag_key(t)}": getattr(f, f"epochs_{flag_key(t)}") for t in order},
+        "batch_size": values.batch_size,
+        "log_every": values.log_every,
+        "fisher_batches": values.fisher_batches,
+        "fisher_batch_size": values.fisher_batch_size,
+        **{f"epochs_{flag_key(t)}": values[f"epochs_{flag_key(t)}"].value for t in order},
     }
     for name, value in at_least_one.items():
         if value < 1:
             raise U2FusionError(f"--{name} {value}: must be at least 1")
-    if f.checkpoint_minutes <= 0:
-        raise U2FusionError(f"--checkpoint_minutes {f.checkpoint_minutes}: must be positive")
-    if f.output:
-        if not f.output.endswith(KERAS_WEIGHTS_SUFFIX):
-            raise U2FusionError(f"--output {f.output}: must end in {KERAS_WEIGHTS_SUFFIX}")
-        if os.path.isdir(os.path.dirname(os.path.abspath(f.output))):
-            require_writable_file(f.output)
+    if values.checkpoint_minutes <= 0:
+        raise U2FusionError(f"--checkpoint_minutes {values.checkpoint_minutes}: must be positive")
+    if values.output:
+        if not values.output.endswith(KERAS_WEIGHTS_SUFFIX):
+            raise U2FusionError(f"--output {values.output}: must end in {KERAS_WEIGHTS_SUFFIX}")
+        if os.path.isdir(os.path.dirname(os.path.abspath(values.output))):
+            check_writable(values.output)
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     del argv
-    order = f.tasks
+    order = FLAGS.tasks
     unknown = [t for t in order if t not in TASKS]
     if unknown:
         raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    check_flags(f, order)
-    config = TrainConfig(
-        data_files={t: os.path.join(f.data_dir, f"{t}.h5") for t in order},
-        run_dir=f.run_dir,
-        task_order=order,
-        epochs={t: getattr(f, f"epochs_{flag_key(t)}") for t in TASKS},
-        max_batches={t: getattr(f, f"max_batches_{flag_key(t)}") for t in TASKS},
-        c={t: getattr(f, f"c_{flag_key(t)}") for t in TASKS},
-        batch_size=f.batch_size,
-        learning_rate=f.learning_rate,
-        rho=f.rho,
-        momentum=f.momentum,
-        clip=f.clip,
-        alpha=f.alpha,
-        mse_weighting=f.mse_weighting,
-        ewc_lambda=f.ewc_lambda,
-        use_ewc=f.ewc,
-        fixed_degrees=f.fixed_degrees,
-        measure_online=f.measure_online,
-        vgg_weights=f.vgg_weights,
-        vgg_seed=f.vgg_seed,
-        vgg_precision=f.vgg_precision,
-        precision=f.precision,
-        fisher_batches=f.fisher_batches,
-        fisher_batch_size=f.fisher_batch_size,
-        validation_patches=f.validation_patches,
-        validate_every=f.validate_every,
-        log_every=f.log_every,
-        checkpoint_minutes=f.checkpoint_minutes,
-        stop_after_tasks=f.stop_after_tasks,
-        seed=f.seed,
+    check_flags(FLAGS, order)
+    settings = config_from_flags(
+        FLAGS,
+        data_files={t: os.path.join(FLAGS.data_dir, f"{t}.h5") for t in order},
+        run_dir=FLAGS.run_dir,
     )
-    trainer = Trainer(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    trainer = Trainer(settings, log=cli.log)
     final = trainer.run()
-    if f.output and int(trainer.task_index) == len(order):
-        save_weights(trainer.model, f.output)
-        print(f"wrote {f.output} (the weights after task {len(order)}, {final})", file=sys.stderr)
+    if FLAGS.output and int(trainer.task_index) == len(order):
+        save_weights(trainer.model, FLAGS.output)
+        cli.log(f"wrote {FLAGS.output} (the weights after task {len(order)}, {final})")
 
 
-def _define_flags() -> None:
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
     flags.DEFINE_string(
         "run_dir", "runs/u2fusion", "Run folder: checkpoints, per-task weights, TensorBoard."
     )
     flags.DEFINE_string("output", None, "Also copy the final weights here when all tasks are done.")
-    flags.DEFINE_list(
-        "tasks", list(TASKS), "Task order (the paper: multi-modal, multi-exposure, multi-focus)."
+    define_flags()
+    flags.adopt_module_key_flags(config)  # --help lists the settings' flags too
+    cli.run_main(
+        main, on_interrupt="the last checkpoint is kept; run the same command again to resume"
     )
-    for task in TASKS:
-        key = flag_key(task)
-        flags.DEFINE_integer(f"epochs_{key}", PAPER_EPOCHS[task], f"Epochs of the {task} task.")
-        flags.DEFINE_float(f"c_{key}", TASK_C[task], f"Eq. 2 constant c of the {task} task.")
-        flags.DEFINE_integer(
-            f"max_batches_{key}", 0, f"Cap on the {task} task's batches per epoch (0: all)."
-        )
-    flags.DEFINE_enum(
-        "precision", "float32", list(MODEL_PRECISIONS), "Generator compute precision (bf16: mixed)."
-    )
-    flags.DEFINE_integer("batch_size", 18, "Patches per step.")
-    flags.DEFINE_float("learning_rate", 1e-4, "RMSProp learning rate.")
-    flags.DEFINE_float("rho", 0.6, "RMSProp decay of the mean square.")
-    flags.DEFINE_float("momentum", 0.15, "RMSProp momentum.")
-    flags.DEFINE_float("clip", 50.0, "Weights are clipped to [-clip, clip] after each step.")
-    flags.DEFINE_float("alpha", ALPHA, "Weight of L_mse in L_sim (Eq. 6).")
-    flags.DEFINE_enum(
-        "mse_weighting",
-        "paper",
-        list(MSE_WEIGHTINGS),
-        "Eq. 5's batch weighting: paper (each patch by its own degrees) or authors (as released: "
-        "mean(w) * mean(MSE) over the batch).",
-    )
-    flags.DEFINE_float(
-        "ewc_lambda", LAMBDA, "Weight of the EWC term (Eq. 7): 8e4 the paper's, 0 as released."
-    )
-    flags.DEFINE_boolean(
-        "ewc", True, "Elastic weight consolidation; --noewc is the paper's ablation."
-    )
-    flags.DEFINE_boolean("fixed_degrees", False, "Ablation: w1 = w2 = 0.5 instead of Eq. 2.")
-    flags.DEFINE_boolean(
-        "measure_online", False, "Run VGG16 in every step instead of the stored measure."
-    )
-    flags.DEFINE_string(
-        "vgg_weights",
-        "imagenet",
-        "VGG16 head (imagenet, .h5, none) the data was prepared with; also --measure_online's.",
-    )
-    flags.DEFINE_integer("vgg_seed", 0, "Seed of the untrained VGG16 head.")
-    flags.DEFINE_enum(
-        "vgg_precision", "float32", list(PRECISIONS), "VGG16 precision for --measure_online."
-    )
-    flags.DEFINE_integer(
-        "fisher_batches", FISHER_BATCHES, "Batches per task for the Fisher information."
-    )
-    flags.DEFINE_integer("fisher_batch_size", FISHER_BATCH_SIZE, "Patches per Fisher batch.")
-    flags.DEFINE_integer("validation_patches", 90, "Held-out patches per task (at most a tenth).")
-    flags.DEFINE_integer("validate_every", 100, "Steps between validations (TensorBoard val/*).")
-    flags.DEFINE_integer("log_every", 20, "Steps between log lines.")
-    flags.DEFINE_float("checkpoint_minutes", 5.0, "Minutes between mid-task checkpoints.")
-    flags.DEFINE_integer("stop_after_tasks", 0, "Stop after this many tasks in this call (0: all).")
-    flags.DEFINE_integer("seed", 0, "Seed of shuffling, source swaps and validation split.")
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(main, on_interrupt="the last checkpoint is kept; run the same command again to resume")

@@ -13,18 +13,20 @@
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
+from u2fusion_tf import cli
 from u2fusion_tf.datasets import sha256_of
 from u2fusion_tf.errors import WeightsError
-from u2fusion_tf.images import move_into_place
+from u2fusion_tf.files import replaced_atomically
 from u2fusion_tf.model import U2FusionNet
+
+FLAGS = flags.FLAGS
 
 OFFICIAL = "official"
 OFFICIAL_ENV = "U2FUSION_OFFICIAL_CKPT"
@@ -32,7 +34,9 @@ OFFICIAL_REPOSITORY = "hanna-xu/U2Fusion"
 OFFICIAL_COMMIT = "0a5882140df67b3e0b588e1f2233e18cf944f1a4"
 OFFICIAL_FILES = {
     "model.ckpt.index": "15b7d283a1de8f616cc42978346bd24d47a9c380d624370368b956beb593014e",
-    "model.ckpt.data-00000-of-00001": "e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8",
+    "model.ckpt.data-00000-of-00001": (
+        "e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8"
+    ),
 }
 OFFICIAL_SCOPES = {
     "conv1_1": "Generator/encoder",
@@ -77,8 +81,8 @@ def official_checkpoint() -> str:
             raise WeightsError(
                 f"cannot download the authors' checkpoint ({official_url(filename)}: {error}); "
                 f"without internet, set {OFFICIAL_ENV} to a local copy's prefix "
-                "(…/model.ckpt, with model.ckpt.index and model.ckpt.data-00000-of-00001 beside it) "
-                "or pass a Keras weights file"
+                "(…/model.ckpt, with model.ckpt.index and model.ckpt.data-00000-of-00001 "
+                "beside it) or pass a Keras weights file"
             ) from error
     return os.path.join(os.path.dirname(path), "model.ckpt")
 
@@ -119,10 +123,9 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
         return import_official_checkpoint(official_checkpoint(), model)
     shipped = SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
     if shipped and sha256_of(weights) != SHIPPED_SHA256:
-        print(
+        cli.log(
             f"warning: {weights}: SHA-256 differs from the model this project ships "
-            "(retrained or damaged); using it",
-            file=sys.stderr,
+            "(retrained or damaged); using it"
         )
     try:
         model.load_weights(weights)
@@ -134,35 +137,23 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
 
 
 def save_weights(model: keras.Model, path: str | os.PathLike) -> None:
-    """Saves Keras weights atomically: a crash mid-write never leaves a truncated file at `path`."""
+    """Saves Keras weights whole or not at all: a crash mid-write never leaves a truncated file
+    at `path`."""
     path = str(path)
     if not path.endswith(KERAS_WEIGHTS_SUFFIX):
         raise WeightsError(f"{path}: Keras weights files must end in {KERAS_WEIGHTS_SUFFIX}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=KERAS_WEIGHTS_SUFFIX)
-    os.close(handle)
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with replaced_atomically(path) as temporary:
         model.save_weights(temporary, overwrite=True)
-        move_into_place(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def main(argv: list[str]) -> None:
     """``python -m u2fusion_tf.weights --output FILE``: the authors' weights as a Keras file."""
     del argv
-    from absl import flags
-
-    save_weights(load_model(OFFICIAL), flags.FLAGS.output)
-    print(f"wrote {flags.FLAGS.output}")
+    save_weights(load_model(OFFICIAL), FLAGS.output)
+    print(f"wrote {FLAGS.output}")
 
 
 if __name__ == "__main__":
-    from absl import flags
-
-    from u2fusion_tf.errors import run_main
-
     flags.DEFINE_string("output", "official.weights.h5", "Keras weights file to write.")
-    run_main(main, on_interrupt="no weights file was written")
+    cli.run_main(main, on_interrupt="no weights file was written")

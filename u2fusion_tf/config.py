@@ -1,0 +1,154 @@
+"""Every setting of a training run in one place: `TrainConfig`, with each default and its help.
+
+The flags of ``python -m u2fusion_tf.train`` are derived from the fields (`define_flags`) and
+the config is built back from them (`config_from_flags`), so a setting is added, renamed or
+given a new default here only. A per-task setting (a dict by task) becomes one flag per task,
+``--<flag>_<task>`` with the task's dashes as underscores (``--epochs_multi_focus``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from absl import flags
+
+from u2fusion_tf.cli import PrecisionParser
+from u2fusion_tf.ewc import FISHER_BATCH_SIZE, FISHER_BATCHES, LAMBDA
+from u2fusion_tf.features import TASK_C, TASKS
+from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS
+
+PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
+
+
+def setting(
+    default: Any,
+    help_text: str,
+    *,
+    flag: str | None = None,
+    choices: Sequence[str] | None = None,
+    precision: bool = False,
+) -> Any:
+    """A `TrainConfig` field with its flag: `flag` names it when it differs from the field,
+    `choices` makes it an enum, `precision` a precision word. A dict default is per task, and
+    "{task}" in its help stands for the task."""
+    metadata = {"help": help_text, "flag": flag, "choices": choices, "precision": precision}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; the defaults are the paper's and the authors' code's."""
+
+    data_files: dict[str, str]
+    run_dir: str
+    task_order: Sequence[str] = setting(
+        TASKS,
+        "Task order (the paper: multi-modal, multi-exposure, multi-focus).",
+        flag="tasks",
+    )
+    epochs: dict[str, int] = setting(PAPER_EPOCHS, "Epochs of the {task} task.")
+    max_batches: dict[str, int] = setting(
+        dict.fromkeys(TASKS, 0), "Cap on the {task} task's batches per epoch (0: all)."
+    )
+    c: dict[str, float] = setting(TASK_C, "Eq. 2 constant c of the {task} task.")
+    batch_size: int = setting(18, "Patches per step.")
+    learning_rate: float = setting(1e-4, "RMSProp learning rate.")
+    rho: float = setting(0.6, "RMSProp decay of the mean square.")
+    momentum: float = setting(0.15, "RMSProp momentum.")
+    clip: float = setting(50.0, "Weights are clipped to [-clip, clip] after each step.")
+    alpha: float = setting(ALPHA, "Weight of L_mse in L_sim (Eq. 6).")
+    mse_weighting: str = setting(
+        "paper",
+        "Eq. 5's batch weighting: paper (each patch by its own degrees) or authors (as released: "
+        "mean(w) * mean(MSE) over the batch).",
+        choices=MSE_WEIGHTINGS,
+    )
+    ewc_lambda: float = setting(
+        LAMBDA, "Weight of the EWC term (Eq. 7): 8e4 the paper's, 0 as released."
+    )
+    use_ewc: bool = setting(
+        True, "Elastic weight consolidation; --noewc is the paper's ablation.", flag="ewc"
+    )
+    fixed_degrees: bool = setting(False, "Ablation: w1 = w2 = 0.5 instead of Eq. 2.")
+    measure_online: bool = setting(False, "Run VGG16 in every step instead of the stored measure.")
+    vgg_weights: str = setting(
+        "imagenet",
+        "VGG16 head (imagenet, .h5, none) the data was prepared with; also --measure_online's.",
+    )
+    vgg_seed: int = setting(0, "Seed of the untrained VGG16 head.")
+    vgg_precision: str = setting("float32", "VGG16 precision for --measure_online.", precision=True)
+    precision: str = setting(
+        "float32", "Generator compute precision (bf16: mixed).", precision=True
+    )
+    fisher_batches: int = setting(FISHER_BATCHES, "Batches per task for the Fisher information.")
+    fisher_batch_size: int = setting(FISHER_BATCH_SIZE, "Patches per Fisher batch.")
+    validation_patches: int = setting(90, "Held-out patches per task (at most a tenth).")
+    validate_every: int = setting(100, "Steps between validations (TensorBoard val/*).")
+    log_every: int = setting(20, "Steps between log lines.")
+    checkpoint_minutes: float = setting(5.0, "Minutes between mid-task checkpoints.")
+    stop_after_tasks: int = setting(0, "Stop after this many tasks in this call (0: all).")
+    seed: int = setting(0, "Seed of shuffling, source swaps and validation split.")
+
+
+def flag_key(task: str) -> str:
+    """The task's name in flag names: --epochs_multi_modal, --c_multi_focus, ..."""
+    return task.replace("-", "_")
+
+
+def _settings() -> list[dataclasses.Field]:
+    """The fields that are settings (those with a flag), in their order."""
+    return [field for field in dataclasses.fields(TrainConfig) if "help" in field.metadata]
+
+
+def _flag_names(field: dataclasses.Field) -> dict[str | None, str]:
+    """The flag name(s) of a setting: {None: name}, or {task: name} for a per-task setting."""
+    name = field.metadata["flag"] or field.name
+    if field.default_factory is dataclasses.MISSING:
+        return {None: name}
+    return {task: f"{name}_{flag_key(task)}" for task in TASKS}
+
+
+def _define(name: str, default: Any, help_text: str, field: dataclasses.Field) -> None:
+    if field.metadata["precision"]:
+        flags.DEFINE(PrecisionParser(), name, default, help_text)
+    elif field.metadata["choices"]:
+        flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text)
+    elif isinstance(default, bool):
+        flags.DEFINE_boolean(name, default, help_text)
+    elif isinstance(default, int):
+        flags.DEFINE_integer(name, default, help_text)
+    elif isinstance(default, float):
+        flags.DEFINE_float(name, default, help_text)
+    elif isinstance(default, str):
+        flags.DEFINE_string(name, default, help_text)
+    else:
+        flags.DEFINE_list(name, list(default), help_text)
+
+
+def define_flags() -> None:
+    """Defines one flag per setting (one per task for per-task settings)."""
+    for field in _settings():
+        if field.default_factory is dataclasses.MISSING:
+            _define(_flag_names(field)[None], field.default, field.metadata["help"], field)
+            continue
+        defaults = field.default_factory()
+        for task, name in _flag_names(field).items():
+            help_text = field.metadata["help"].format(task=task)
+            _define(name, defaults[task], help_text, field)
+
+
+def config_from_flags(values: flags.FlagValues, **files: Any) -> TrainConfig:
+    """The config the parsed flags describe; `files` gives the fields that are not settings
+    (``data_files``, ``run_dir``)."""
+    settings = {}
+    for field in _settings():
+        names = _flag_names(field)
+        if None in names:
+            settings[field.name] = values[names[None]].value
+        else:
+            settings[field.name] = {task: values[name].value for task, name in names.items()}
+    return TrainConfig(**files, **settings)
