@@ -45,8 +45,13 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import quote
 
+from absl import flags
+
+from u2fusion_tf import cli
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.images import move_into_place
+from u2fusion_tf.files import move_into_place
+
+FLAGS = flags.FLAGS
 
 SPLITS_FILE = "splits.json"
 SPLITS = ("train", "test", "all")
@@ -537,14 +542,11 @@ class Fetcher:
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     if argv[1:] not in (["fetch"], ["verify"]):
         raise U2FusionError("usage: python -m u2fusion_tf.datasets fetch|verify (see --help)")
-    root = Path(f.root)
-    files = read_manifest(f.datasets)
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    root = Path(FLAGS.root)
+    files = read_manifest(FLAGS.datasets)
+    log = cli.log
     if argv[1] == "verify":
         problems = verify(root, files)
         for problem in problems:
@@ -556,7 +558,7 @@ def main(argv: list[str]) -> None:
             )
         log(f"{root}: all {len(files)} files verified")
         return
-    fetcher = Fetcher(root, f["from"].value, f.base_url, f.workers, log=log)
+    fetcher = Fetcher(root, FLAGS["from"].value, FLAGS.base_url, FLAGS.workers, log=log)
     log(f"fetching {len(files)} files into {root} from {fetcher.source or fetcher.base_url}")
     fetched, failures = fetcher.fetch(files)
     present = len(files) - fetched - len(failures)
@@ -570,18 +572,10 @@ def main(argv: list[str]) -> None:
         log(f"commands use this data root with --data_root {root} (make: DATA_ROOT={root})")
 
 
-def _define_flags() -> None:
-    from absl import flags
-
+if __name__ == "__main__":
     flags.DEFINE_list("datasets", None, "Datasets to fetch or verify (default: all).")
     flags.DEFINE_string("root", str(FETCH_ROOT), "The data root to fill or check.")
     flags.DEFINE_string("from", None, "Copy from this local data root instead of downloading.")
     flags.DEFINE_string("base_url", RAW_URL, "Download from this mirror of the repositories.")
     flags.DEFINE_integer("workers", WORKERS, "Files downloaded at a time.", lower_bound=1)
-
-
-if __name__ == "__main__":
-    from u2fusion_tf.errors import run_main
-
-    _define_flags()
-    run_main(main, on_interrupt="every file in place is verified; run it again to get the rest")
+    cli.run_main(main, on_interrupt="every file in place is verified; run it again to get the rest")
