@@ -450,7 +450,7 @@ def compute_metrics(
     paper = convention == "paper"
     # Both conventions use the 255 peak (PSNR numerator, SSIM's L); only the data scale and the
     # way SSIM combines its two terms differ.
-    a_s, b_s, f_s = (a, b, f) if paper else (a_8bit, b_8bit, f_8bit)
+    a_s, b_s, f_s = (a, b, f) if paper else (a * PEAK, b * PEAK, f * PEAK)
     ssim_divisor = 1 if paper else 2  # the paper adds the two SSIM terms; standard averages
 
     calculators: dict[str, Callable[[], float]] = {
