@@ -27,7 +27,7 @@ FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare $(DATA_ROOT_FLAG) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard bench results ablation-data ablations
+.PHONY: install demo test lint data train-all tensorboard bench results paper ablation-data ablations
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -73,6 +73,12 @@ bench:
 # figure in checkpoints/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
 results:
 	$(PYTHON) -m u2fusion_tf.results $(DATA_ROOT_FLAG) --out_dir $(OUT) --report_dir checkpoints
+
+# The paper's Tables 1-4 beside the authors' model (with and without their output scaling) and
+# the shipped model: checkpoints/paper.md; the fused images in $(OUT)/paper.
+paper:
+	$(PYTHON) -m u2fusion_tf.paper --data_root $(DATA_ROOT) --paper_text $(SHARED)/paper/U2Fusion_TPAMI.txt \
+		--out_dir $(OUT)/paper --report_dir checkpoints
 
 # The paper's ablations (Sec. 5: EWC, fixed degrees, task order), every variant trained with one
 # reduced schedule (ABLATION_SCHEDULE) on a quarter of the patches (stride 128, no multi-focus

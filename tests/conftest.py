@@ -32,6 +32,15 @@ def shared_data() -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def paper_text() -> str:
+    """The paper's text in ../shared/paper, or a skip saying it is missing."""
+    path = SHARED / "paper" / "U2Fusion_TPAMI.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} not found: the paper's text sits in ../shared")
+    return path.read_text(encoding="utf-8")
+
+
 @pytest.fixture
 def official_env(monkeypatch) -> str:
     """Points U2FUSION_OFFICIAL_CKPT at the authors' checkpoint in ../shared, or skips."""

@@ -16,9 +16,11 @@ from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import ImageError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
+    authors_8bit,
     fuse_chroma,
     read_image,
     rgb_to_ycbcr,
+    scale_output,
     write_image,
     ycbcr_to_rgb,
 )
@@ -294,3 +296,70 @@ def test_cli_ctrl_c_is_one_line_and_exit_130(pair, tmp_path, random_weights_file
     assert process.returncode == 130, stderr
     assert last_line(stderr).startswith("interrupted; ") and "Traceback" not in stderr
     assert sorted(os.listdir(tmp_path)) == ["a.png", "b.jpg", "endless.png"]
+
+
+def scipy_toimage_bytes(output: np.ndarray) -> np.ndarray:
+    """The bytes of ``scipy.misc.toimage(output, cmin=0, cmax=output.max())``, written out from
+    SciPy 1.1's ``bytescale`` line by line (an independent check of `authors_8bit`)."""
+    cmin, cmax, high, low = 0, output.max(), 255, 0
+    cscale = cmax - cmin
+    if cscale == 0:
+        cscale = 1
+    scale = float(high - low) / cscale
+    bytedata = (output - cmin) * scale + low
+    return (bytedata.clip(low, high) + 0.5).astype(np.uint8)
+
+
+def test_authors_scaling_rounds_halves_up_and_stretches_by_the_maximum():
+    # max 255/256 makes the scale exactly 256, so k.5 / 256 lands exactly on a half
+    gray = np.array([[126.5 / 256, 127.5 / 256, 0.1], [255 / 256, -0.01, 0.0]], np.float32)
+    expected = [[127, 128, 26], [255, 0, 0]]  # np.round would give 126 and 128 (half to even)
+    np.testing.assert_array_equal(authors_8bit(gray), expected)
+    np.testing.assert_array_equal(scipy_toimage_bytes(gray), expected)
+    rgb = np.stack([gray, gray / 2, gray / 4], axis=-1)  # one maximum over all channels
+    np.testing.assert_array_equal(authors_8bit(rgb)[..., 0], expected)
+    np.testing.assert_array_equal(authors_8bit(rgb), scipy_toimage_bytes(rgb))
+    np.testing.assert_array_equal(scale_output(gray, "authors") * 255, expected)
+    assert scale_output(gray, "none") is gray
+
+
+def test_authors_scaling_of_a_real_pair_matches_toimage(official_env, shared_data, tmp_path):
+    """The authors' model on one of their test pairs, saved by the fuse tool with
+    --output_scaling authors: exactly the bytes their test program's toimage writes."""
+    from u2fusion_tf.weights import load_model
+
+    folder = shared_data / "u2fusion_test" / "medical"
+    sources = [folder / "pet" / "1.png", folder / "mri" / "1.png"]
+    output = fuse([read_image(path) for path in sources], load_model("official"))
+    assert output.dtype == np.float32 and output.ndim == 2
+    assert 1 / output.max() > 1.05, "the stretch matters on this pair"
+    expected = scipy_toimage_bytes(output)
+    np.testing.assert_array_equal(authors_8bit(output), expected)
+    result = run_fuse(
+        *("--inputs", *sources, "--output", tmp_path / "f.png", "--output_scaling", "authors"),
+        weights="official",
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(
+        cv2.imread(str(tmp_path / "f.png"), cv2.IMREAD_UNCHANGED), expected
+    )
+    unscaled = np.round(np.clip(output, 0, 1) * 255)
+    assert expected.max() == 255 and unscaled.max() < 240
+
+
+def test_cli_refuses_authors_scaling_of_raw_output(pair, tmp_path, random_weights_file):
+    result = run_fuse(
+        "--inputs",
+        *pair,
+        "--output",
+        tmp_path / "f.npy",
+        "--output_scaling",
+        "authors",
+        weights=random_weights_file,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert last_line(result.stderr) == (
+        f"error: {tmp_path / 'f.npy'}: --output_scaling authors scales 8-bit images; "
+        ".npy holds the raw fused Y"
+    )
+    assert not (tmp_path / "f.npy").exists()

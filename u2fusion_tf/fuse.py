@@ -14,6 +14,7 @@ Command line::
     python -m u2fusion_tf.fuse --inputs vis.png ir.png --output fused.png
     python -m u2fusion_tf.fuse --inputs a.png b.png c.png --output fused.png
     python -m u2fusion_tf.fuse --dir1 vis/ --dir2 ir/ --out_dir fused/
+    python -m u2fusion_tf.fuse --inputs vis.png ir.png --output fused.png --output_scaling authors
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from u2fusion_tf.cli import log
 from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.images import (
+    OUTPUT_SCALINGS,
     RAW_SUFFIX,
     check_output,
     fuse_chroma,
@@ -39,6 +41,7 @@ from u2fusion_tf.images import (
     refuse_overwriting_inputs,
     require_same_size,
     rgb_to_ycbcr,
+    scale_output,
     write_image,
     ycbcr_to_rgb,
 )
@@ -157,18 +160,21 @@ def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
 
 
 def checked_sources(
-    paths: Sequence[str | os.PathLike], output: str | os.PathLike
+    paths: Sequence[str | os.PathLike], output: str | os.PathLike, scaling: str = "none"
 ) -> list[np.ndarray]:
-    """Checks that `output` can be written and is none of the sources, then reads the sources."""
-    check_output(output)
+    """Checks that `output` can be written with the output scaling and is none of the sources,
+    then reads the sources."""
+    check_output(output, scaling)
     refuse_overwriting_inputs(output, paths)
     return read_sources(paths)
 
 
-def write_fused(output: str | os.PathLike, fused: YCbCr) -> None:
-    """Writes a fusion as an image, or its raw luminance for ``.npy``."""
+def write_fused(output: str | os.PathLike, fused: YCbCr, scaling: str = "none") -> None:
+    """Writes a fusion as an image with `scaling` (`OUTPUT_SCALINGS`), or its raw luminance for
+    ``.npy``."""
+    check_output(output, scaling)
     raw = str(output).lower().endswith(RAW_SUFFIX)
-    write_image(output, fused.y if raw else fused.to_image())
+    write_image(output, fused.y if raw else scale_output(fused.to_image(), scaling))
 
 
 def fuse_files(
@@ -176,20 +182,26 @@ def fuse_files(
     output: str | os.PathLike,
     model: U2FusionNet | Callable[[], U2FusionNet],
     tile: int = 0,
+    scaling: str = "none",
 ) -> None:
     """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y).
 
     `model` may be a function that loads it: it is called only once the output and the sources
     have been checked, so bad input fails before a model is loaded (or downloaded).
     """
-    sources = checked_sources(paths, output)
+    sources = checked_sources(paths, output, scaling)
     if not isinstance(model, U2FusionNet):
         model = model()
-    write_fused(output, fuse_ycbcr(sources, model, tile))
+    write_fused(output, fuse_ycbcr(sources, model, tile), scaling)
 
 
 def fuse_folders(
-    sources: PairSet, out_dir: str, model: U2FusionNet, suffix: str = ".png", tile: int = 0
+    sources: PairSet,
+    out_dir: str,
+    model: U2FusionNet,
+    suffix: str = ".png",
+    tile: int = 0,
+    scaling: str = "none",
 ) -> list[str]:
     """Fuses the pairs of a set into `out_dir`, one file per stem.
 
@@ -205,12 +217,12 @@ def fuse_folders(
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
         raise ImageError(out_dir, f"cannot create the output folder ({error.strerror})") from error
-    check_output(os.path.join(out_dir, "probe" + suffix))
+    check_output(os.path.join(out_dir, "probe" + suffix), scaling)
     for index, (stem, path1, path2) in enumerate(pairs, 1):
         output = os.path.join(out_dir, stem + suffix)
         log(f"[{index}/{len(pairs)}] {stem} -> {output}")
         try:
-            fuse_files([path1, path2], output, model, tile)
+            fuse_files([path1, path2], output, model, tile, scaling)
         except FileError as error:
             failures.append(str(error))
             log(f"  failed: {error}")
@@ -227,15 +239,28 @@ def main(argv: list[str]) -> None:
             raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
         suffix = FLAGS.out_ext if FLAGS.out_ext.startswith(".") else "." + FLAGS.out_ext
         sources = PairSet.of(FLAGS.dir1, FLAGS.dir2)
-        failures = fuse_folders(sources, FLAGS.out_dir, model(), suffix, FLAGS.tile)
+        failures = fuse_folders(
+            sources, FLAGS.out_dir, model(), suffix, FLAGS.tile, FLAGS.output_scaling
+        )
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
             sys.exit(1)
         return
     if len(inputs) < 2 or not FLAGS.output:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
-    fuse_files(inputs, FLAGS.output, model, FLAGS.tile)
+    fuse_files(inputs, FLAGS.output, model, FLAGS.tile, FLAGS.output_scaling)
     log(f"wrote {FLAGS.output}")
+
+
+def define_output_scaling_flag() -> None:
+    """``--output_scaling``, shared by the commands that write fused images."""
+    flags.DEFINE_enum(
+        "output_scaling",
+        "none",
+        list(OUTPUT_SCALINGS),
+        "none: the network output as it is; authors: each fused image stretched by 1 / its "
+        "maximum before 8 bits, as the authors' test program saves it (their tables' images).",
+    )
 
 
 if __name__ == "__main__":
@@ -265,6 +290,7 @@ if __name__ == "__main__":
         0,
         "Tile side in pixels for large images; 0: whole image up to 1024x1024 pixels, else 512.",
     )
+    define_output_scaling_flag()
     cli.run_main(
         main, on_interrupt="outputs already written are complete and no partial file is left"
     )

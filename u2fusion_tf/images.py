@@ -5,7 +5,8 @@
 * Colour: the network sees only luminance. RGB is split into Y, Cb, Cr (JPEG/BT.601 full range,
   chroma centred on 0.5); the fused Y is recombined with the sources' chroma (paper Eq. 10).
 * Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always whole or
-  not at all (`u2fusion_tf.files`).
+  not at all (`u2fusion_tf.files`). An output scaling (`OUTPUT_SCALINGS`) says whether the
+  8-bit image is the network output as it is or stretched as the authors' test program saves it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 RAW_SUFFIX = ".npy"
 CHROMA_CENTRE = 0.5
 """Cb and Cr of a gray pixel (128/255 in the authors' 8-bit terms is taken as 0.5)."""
+OUTPUT_SCALINGS = ("none", "authors")
+"""How a fused image becomes 8 bits. ``none``: the network output as it is (clipped to [0, 1]).
+``authors``: as the authors' test program saves it, ``scipy.misc.toimage(output, cmin=0,
+cmax=output.max())``, which stretches each image by 1 / its maximum (a factor of 1.1-1.55 on many
+of their test pairs); the paper's tables were computed on images saved this way."""
 
 MAX_PIXELS_ENV = "U2FUSION_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 1 << 28
@@ -152,15 +158,50 @@ def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32)
 
 
-def check_output(path: str | os.PathLike) -> None:
-    """Fails early (before any fusion work) when `path` has an unsupported suffix or its folder
-    cannot be written."""
+def scale_output(image: np.ndarray, scaling: str) -> np.ndarray:
+    """A fused image (gray or RGB, about [0, 1]) with one of `OUTPUT_SCALINGS` applied.
+
+    ``authors`` returns the 8-bit levels of `authors_8bit` divided by 255, which `write_image`
+    writes back as exactly those levels.
+    """
+    if scaling == "none":
+        return image
+    if scaling == "authors":
+        return authors_8bit(image).astype(np.float32) / 255.0
+    raise ValueError(f"unknown output scaling {scaling!r}; expected one of {OUTPUT_SCALINGS}")
+
+
+def authors_8bit(image: np.ndarray) -> np.ndarray:
+    """The uint8 image ``scipy.misc.toimage(image, cmin=0, cmax=image.max())`` holds.
+
+    SciPy's ``bytescale`` (SciPy <= 1.1, run with NumPy 1 by the authors) computes
+    ``(data - cmin) * (255 / (cmax - cmin))`` in the array's own precision (NumPy 1 cast the
+    float64 scale to a float32 array's type), clips to [0, 255], adds 0.5 and truncates: halves
+    round up, not to even. A flat black image (max 0) keeps a scale of 255, as bytescale's.
+    """
+    data = np.asarray(image)
+    if not np.issubdtype(data.dtype, np.floating):
+        data = data.astype(np.float64)
+    cmax = float(data.max())
+    kind = data.dtype.type
+    scale = kind(255.0 / cmax) if cmax > 0 else kind(255.0)
+    return (np.clip(data * scale, 0, 255) + kind(0.5)).astype(np.uint8)
+
+
+def check_output(path: str | os.PathLike, scaling: str = "none") -> None:
+    """Fails early (before any fusion work) when `path` has an unsupported suffix, cannot take
+    the output scaling (`OUTPUT_SCALINGS`) or its folder cannot be written."""
     path = str(path)
     suffix = Path(path).suffix.lower()
     if suffix not in (*IMAGE_SUFFIXES, RAW_SUFFIX):
         supported = ", ".join((*IMAGE_SUFFIXES, RAW_SUFFIX))
         raise ImageError(
             path, f"unsupported output type {suffix or '(none)'}; use one of {supported}"
+        )
+    if scaling != "none" and suffix == RAW_SUFFIX:
+        raise ImageError(
+            path,
+            f"--output_scaling {scaling} scales 8-bit images; {RAW_SUFFIX} holds the raw fused Y",
         )
     try:
         check_writable(path)

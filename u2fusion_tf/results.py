@@ -5,8 +5,8 @@ catalogue is `u2fusion_tf.datasets`), fuses each pair with every method, scores 
 `u2fusion_tf.metrics` and writes:
 
 - ``<report_dir>/results.md``: one table per dataset (standard convention, mean ± std), the
-  quality bar (the shipped model's SSIM, Qabf and VIF relative to the authors' model), and the
-  authors' model on ``u2fusion_test`` in the paper's convention;
+  quality bar (the shipped model's SSIM, Qabf and VIF relative to the authors' model) and a
+  pointer to the paper's tables (`u2fusion_tf.paper`);
 - ``<report_dir>/figure.jpg``: the sources and three fusions of the first test pair of every
   dataset;
 - ``<out_dir>/scores.csv`` (per-image scores) and ``<out_dir>/fused/<set>/<method>/`` (the
@@ -14,7 +14,8 @@ catalogue is `u2fusion_tf.datasets`), fuses each pair with every method, scores 
 
 Methods: ``u2fusion`` (``--weights``, default the shipped checkpoint), ``official`` (the
 authors' checkpoint), ``average`` and ``laplacian_pyramid`` (`u2fusion_tf.baselines`), and for
-multi-exposure sets ``mertens``. Every run fuses everything again, so the tables always match
+multi-exposure sets ``mertens``; ``--output_scaling`` sets how the networks' images are
+written. Every run fuses everything again, so the tables always match
 the weights given::
 
     python -m u2fusion_tf.results --report_dir checkpoints
@@ -35,8 +36,8 @@ from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resol
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.evaluate import format_table, score_folders, summarize, write_csv
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.fuse import fuse, fuse_ycbcr_with, read_sources
-from u2fusion_tf.images import read_image, write_image
+from u2fusion_tf.fuse import define_output_scaling_flag, fuse, fuse_ycbcr_with, read_sources
+from u2fusion_tf.images import read_image, scale_output, write_image
 from u2fusion_tf.metrics import METRIC_NAMES
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
@@ -49,18 +50,23 @@ Fusion = Callable[[Sequence[np.ndarray]], np.ndarray]
 QUALITY_BAR_METRICS = ("SSIM", "Qabf", "VIF")
 QUALITY_BAR_TOLERANCE = 0.05
 """The shipped model should be within 5% of the authors' model on these metrics, or better."""
-PAPER_METRICS = ("CC", "SSIM", "PSNR", "SCD", "EI", "VIF", "AG")
 """The metrics of the paper's Tables 1-4 (its MG is AG here)."""
 FIGURE_COLUMNS = ("source A", "source B", "u2fusion", "official", "laplacian_pyramid")
 FIGURE_TILE = (300, 220)
 """Width and height each image is fitted into in the figure."""
 
 
-def methods(networks: dict[str, U2FusionNet], task: str) -> dict[str, Fusion]:
-    """The methods compared on a set of the given task, by the folder name of their results."""
-    found: dict[str, Fusion] = {
-        name: (lambda images, model=model: fuse(images, model)) for name, model in networks.items()
-    }
+def network_fusion(model: U2FusionNet, scaling: str = "none") -> Fusion:
+    """A network as a method, its images written with an output scaling (`OUTPUT_SCALINGS`)."""
+    return lambda images: scale_output(fuse(images, model), scaling)
+
+
+def methods(
+    networks: dict[str, U2FusionNet], task: str, scaling: str = "none"
+) -> dict[str, Fusion]:
+    """The methods compared on a set of the given task, by the folder name of their results;
+    the networks' images with the output `scaling`."""
+    found = {name: network_fusion(model, scaling) for name, model in networks.items()}
     for name, luminance_fusion in (
         ("average", baselines.average),
         ("laplacian_pyramid", baselines.laplacian_pyramid),
@@ -176,8 +182,8 @@ class Report:
 
     scores: dict[str, list[dict]] = field(default_factory=dict)
     """Per-image rows of every method, standard convention."""
-    paper_scores: dict[str, list[dict]] = field(default_factory=dict)
-    """Per-image rows of the authors' model on u2fusion_test, paper convention."""
+    scaling: str = "none"
+    """The output scaling of the networks' images (`OUTPUT_SCALINGS`)."""
     examples: dict[str, tuple[str, dict[str, Path]]] = field(default_factory=dict)
     """The first pair of each dataset: its label and its images by `FIGURE_COLUMNS` name."""
     skipped: list[str] = field(default_factory=list)
@@ -192,23 +198,19 @@ def collect(
     out_dir: Path,
     max_pairs: int = 0,
     log: Callable[[str], None] = print,
+    scaling: str = "none",
 ) -> Report:
     """Fuses every test set with every method into `out_dir` and scores the results."""
     sets = evaluation_sets(data_root)
     networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
-    report = Report()
+    report = Report(scaling=scaling)
     for evaluation_set in sets:
-        folders, failures = fuse_set(
-            evaluation_set, methods(networks, evaluation_set.task), out_dir, max_pairs, log
-        )
+        fusions = methods(networks, evaluation_set.task, scaling)
+        folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
         rows, skipped = score_set(evaluation_set, folders, "standard", log=log)
         report.scores.setdefault(evaluation_set.table, []).extend(rows)
         report.skipped += failures + skipped
-        if evaluation_set.table.startswith("u2fusion_test"):
-            official = [folder for folder in folders if folder.name == "official"]
-            rows, _ = score_set(evaluation_set, official, "paper", PAPER_METRICS, log)
-            report.paper_scores.setdefault(evaluation_set.table, []).extend(rows)
-        else:
+        if not evaluation_set.table.startswith("u2fusion_test"):
             stem, path_a, path_b = evaluation_set.pairs()[0]
             fused = {folder.name: folder / f"{stem}.png" for folder in folders}
             report.examples[evaluation_set.table] = (
@@ -219,14 +221,15 @@ def collect(
 
 
 def render(report: Report) -> str:
-    """``results.md``: the tables, the quality bar and the paper-convention tables."""
+    """``results.md``: the tables, the quality bar and where the paper's tables are."""
     summaries = report.summaries()
     lines = [
         "# Results on the test sets",
         "",
         "Written by `make results` (`python -m u2fusion_tf.results`). Standard convention "
         "(images on the 0-255 scale; see the README for both conventions); mean ± std over the "
-        "test pairs; fused images scored as 8-bit PNG.",
+        "test pairs; fused images scored as 8-bit PNG, the networks' with output scaling "
+        f"`{report.scaling}`.",
         "",
     ]
     for table, summary in summaries.items():
@@ -238,15 +241,10 @@ def render(report: Report) -> str:
         "",
         quality_bar(summaries)[0],
         "",
-        "## The authors' model on u2fusion_test, paper convention",
-        "",
-        "Images in [0, 1], SSIM summed over the two sources with the constants of L = 255, "
-        "PSNR with a 255 peak on [0, 1] data (see the README); AG is the paper's MG.",
+        "The paper's Tables 1-4 beside the authors' and the shipped model, in the paper's "
+        "convention: `make paper` (`paper.md`).",
         "",
     ]
-    for table, rows in report.paper_scores.items():
-        summary = summarize(rows, PAPER_METRICS)
-        lines += [f"### {table}", "", format_table(summary, PAPER_METRICS, markdown=True), ""]
     if report.skipped:
         lines += ["## Skipped", "", *(f"- {line}" for line in report.skipped), ""]
     return "\n".join(lines)
@@ -259,9 +257,10 @@ def run(
     report_dir: Path,
     max_pairs: int = 0,
     log: Callable[[str], None] = print,
+    scaling: str = "none",
 ) -> list[str]:
     """Fuses, scores and reports every test set; returns the quality-bar misses."""
-    report = collect(data_root, weights, out_dir, max_pairs, log)
+    report = collect(data_root, weights, out_dir, max_pairs, log, scaling)
     report_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(report_dir / "results.md", render(report).encode())
     rows = [row for rows in report.scores.values() for row in rows]
@@ -280,6 +279,7 @@ def main(argv: list[str]) -> None:
         Path(FLAGS.report_dir),
         FLAGS.max_pairs,
         cli.log,
+        FLAGS.output_scaling,
     )
     for miss in misses:
         print(f"below the quality bar: {miss}")
@@ -291,4 +291,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
     flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
+    define_output_scaling_flag()
     cli.run_main(main, on_interrupt="files already written are complete; run it again to finish")
