@@ -8,7 +8,7 @@ whether each mean falls within the paper's standard deviation. Writes
 ``<report_dir>/paper.md``; the fused images (8-bit PNG, what is scored) go to
 ``<out_dir>/fused/<set>/<method>/``::
 
-    python -m u2fusion_tf.paper --data_root ../shared/data --report_dir checkpoints
+    python -m u2fusion_tf.paper --report_dir checkpoints
 
 When the paper's text is at hand (``--paper_text``), the typed numbers are first checked against
 its tables (`parse_table`), and a difference stops the run.
