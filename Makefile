@@ -18,6 +18,8 @@ RUN ?= $(RUNS)/u2fusion
 VGG_WEIGHTS ?= imagenet
 # VGG16 precision of the information measure: float32, or bf16 (about 4x faster on CPU)
 VGG_PRECISION ?= float32
+# tf.distribute strategy of training: auto, one_device, mirrored, multi_worker (reads TF_CONFIG)
+STRATEGY ?= auto
 # Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
 TRAIN_FLAGS ?=
 # Extra flags for every `python -m u2fusion_tf.data prepare`, e.g. PREPARE_FLAGS="--stride 128"
@@ -59,7 +61,8 @@ $(DATA_DIR)/multi-focus.h5:
 # The three tasks in sequence with EWC; rerunning after an interruption resumes.
 train-all: data
 	$(PYTHON) -m u2fusion_tf.train --data_dir $(DATA_DIR) --run_dir $(RUN) \
-		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) --output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
+		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) --strategy $(STRATEGY) \
+		--output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
 
 tensorboard:
 	tensorboard --logdir $(RUNS)

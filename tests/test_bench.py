@@ -21,6 +21,8 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
         pixels = (bench.CONVOLUTIONS_SIDE / bench.FUSION_SIDES[1]) ** 2
         assert 0.3 < alone["seconds"] / (whole["seconds"] * pixels) < 1.5
         assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
+    feed = report["input_pipeline"]
+    assert feed["seconds_per_step_in_memory"] > 0 and feed["seconds_per_step_pipeline"] > 0
     accuracy = report["bf16"]["accuracy"]
     assert accuracy["weights"] == "u2fusion.weights.h5"  # the shipped default
     assert accuracy["pairs"] == 6
@@ -29,3 +31,4 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert "bf16 vs float32 fused Y (u2fusion.weights.h5 weights) on 6 test pairs" in text
     assert text.count("| float32 |") == 4 and text.count("| bf16 |") == 4
     assert text.count("the ten convolutions alone, 512x512") == 2
+    assert "fed by tf.data from HDF5" in text

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from u2fusion_tf.data import swap_sources
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.train import (
@@ -21,7 +22,6 @@ from u2fusion_tf.train import (
     check_flags,
     fisher_batch_indices,
     flag_key,
-    swap_sources,
 )
 from u2fusion_tf.weights import load_model
 
@@ -61,8 +61,7 @@ def test_swap_keeps_each_source_with_its_information():
 def test_one_step_lowers_the_loss_and_weights_are_clipped(tiny_config):
     trainer = Trainer(tiny_config, log=lambda _: None)
     data = trainer.task_data("multi-modal")
-    sources = tf.constant(data.train_sources[:6])
-    information = tf.constant(data.train_information[:6])
+    sources, information = (tf.constant(array) for array in data.read(np.arange(6)))
     trainer.model.conv2_4.conv.bias.assign([80.0])
     step = trainer.make_train_step(0.1)
     step(sources, information)

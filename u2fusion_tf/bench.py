@@ -10,6 +10,7 @@ the median of ``--repeats`` timed runs after a warm-up:
 * the network's ten convolutions timed alone (``tf.nn.conv2d`` on inputs of their shapes at
   512x512): the bound that fusion cannot pass whatever the code around them does;
 * training seconds per step and patches/s, with precomputed degrees and with VGG16 in the step;
+* the input pipeline: seconds per step fed by tf.data from an HDF5 file vs from memory;
 * data preparation: patches/s of the VGG16 information measure;
 * the same in bfloat16, with the max and mean absolute difference of the bf16 fused Y from
   float32 on the paper's test pairs (``u2fusion_test`` in the data root) when they are there.
@@ -201,6 +202,62 @@ def training_rows(precision: str, repeats: int, steps: int) -> dict:
     return rows
 
 
+def input_pipeline_row(repeats: int, steps: int) -> dict:
+    """Seconds per training step (float32, batch 18 of 64x64) fed by the tf.data pipeline from an
+    HDF5 patch file, against steps on batches already in memory: equal when reading and source
+    swapping overlap the step."""
+    import cv2
+
+    from u2fusion_tf.data import (
+        PairSource,
+        PatchFiles,
+        epoch_dataset,
+        epoch_plan,
+        load_patches,
+        prepare,
+    )
+    from u2fusion_tf.train import TrainConfig, Trainer
+
+    batch = 18
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for sub in ("a", "b"):
+            (root / sub).mkdir()
+        for stem in ("p1", "p2", "p3", "p4"):
+            image = cv2.GaussianBlur(rng.uniform(0, 255, (192, 192)).astype(np.uint8), (0, 0), 1)
+            cv2.imwrite(str(root / "a" / f"{stem}.png"), image)
+            cv2.imwrite(str(root / "b" / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2))
+        path = str(root / "patches.h5")
+        prepare([PairSource("bench", root / "a", root / "b")], path, "multi-modal", "none",
+                vgg_precision="bfloat16", log=lambda _: None)  # fmt: skip
+        config = TrainConfig(data_files={}, run_dir=str(root / "run"), vgg_weights="none")
+        step = Trainer(config, log=lambda _: None).make_train_step(100.0)
+        files = PatchFiles(path)
+        rows = np.arange(len(files))
+        in_memory = load_patches(path)
+        batches, _ = epoch_plan(len(rows), batch, [0])
+        resident = [
+            (tf.constant(in_memory.patches[b]), tf.constant(in_memory.information[b]))
+            for b in batches
+        ]
+        streamed = iter(epoch_dataset(files, rows, batch, [0]).repeat())
+        cycle = itertools.cycle(resident)
+
+        def run_steps(batches) -> None:
+            for _ in range(steps):
+                float(step(*next(batches))["total"])
+
+        memory_seconds = median_seconds(lambda: run_steps(cycle), repeats) / steps
+        pipeline_seconds = median_seconds(lambda: run_steps(streamed), repeats) / steps
+        files.close()
+    return {
+        "seconds_per_step_in_memory": memory_seconds,
+        "seconds_per_step_pipeline": pipeline_seconds,
+        "ratio": pipeline_seconds / memory_seconds,
+    }
+
+
 def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
     from u2fusion_tf.features import VGGFeatureHead, information_measure
 
@@ -258,6 +315,7 @@ def run(
             "training": training_rows(precision, repeats, train_steps),
             "vgg_measure": measure_row(precision, repeats, ceiling),
         }
+    report["input_pipeline"] = input_pipeline_row(repeats, train_steps)
     report["bf16"]["fusion_speedup_1024"] = (
         report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
     )
@@ -305,6 +363,13 @@ def format_report(report: dict) -> str:
             f"| {v['patches_per_s']:.1f} "
             f"| {v['gflops']:.0f} ({v['ratio_to_matching_ceiling']:.0%}) |"
         )
+    feed = report["input_pipeline"]
+    lines += [
+        "",
+        f"float32 train s/step: {feed['seconds_per_step_in_memory']:.3f} with the batches in "
+        f"memory, {feed['seconds_per_step_pipeline']:.3f} fed by tf.data from HDF5 "
+        f"(ratio {feed['ratio']:.2f})",
+    ]
     accuracy = report["bf16"].get("accuracy")
     lines.append("")
     lines.append(f"bf16 fusion speed-up at 1024x1024: {report['bf16']['fusion_speedup_1024']:.2f}x")

@@ -15,6 +15,7 @@ from typing import Any
 from absl import flags
 
 from u2fusion_tf.cli import PrecisionParser
+from u2fusion_tf.distribute import STRATEGIES
 from u2fusion_tf.ewc import FISHER_BATCH_SIZE, FISHER_BATCHES, LAMBDA
 from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS
@@ -92,6 +93,12 @@ class TrainConfig:
     checkpoint_minutes: float = setting(5.0, "Minutes between mid-task checkpoints.")
     stop_after_tasks: int = setting(0, "Stop after this many tasks in this call (0: all).")
     seed: int = setting(0, "Seed of shuffling, source swaps and validation split.")
+    strategy: str = setting(
+        "auto",
+        "tf.distribute strategy: auto (mirrored with several GPUs, else one_device), one_device, "
+        "mirrored (every GPU of this machine), multi_worker (the machines listed in TF_CONFIG).",
+        choices=STRATEGIES,
+    )
 
 
 def flag_key(task: str) -> str:

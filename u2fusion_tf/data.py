@@ -357,14 +357,25 @@ class PatchFiles:
     def __len__(self) -> int:
         return len(self.information)
 
-    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The patches (n, P, P, 2) and information (n, 2) of increasing row numbers `rows`."""
-        rows = np.asarray(rows, np.int64)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        patches = [
-            self.files[k]["patches"][rows[which == k] - self.starts[k]] for k in np.unique(which)
+    def read(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The patches (n, P, P, 2) and information (n, 2) of the row numbers `rows`."""
+        unique, order = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+        which = np.searchsorted(self.starts, unique, side="right") - 1
+        size = int(self.attrs["patch_size"])
+        patches = [np.empty((0, size, size, 2), np.float32)] + [
+            self.files[k]["patches"][unique[which == k] - self.starts[k]] for k in np.unique(which)
         ]
-        return np.concatenate(patches), self.information[rows]
+        return np.concatenate(patches)[order], self.information[unique][order]
+
+    def require_valid_values(self, block: int = 1024) -> None:
+        """Refuses patches that are not finite values in [0, 1] (one pass over the files, a
+        block of patches at a time)."""
+        for path, file in zip(self.paths, self.files, strict=True):
+            patches = file["patches"]
+            for start in range(0, len(patches), block):
+                values = patches[start : start + block]
+                if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+                    raise U2FusionError(f"{path}: patches must be finite values in [0, 1]")
 
     def close(self) -> None:
         for file in self.files:
@@ -505,11 +516,10 @@ def load_patches(path: str, task: str | None = None) -> PatchSet:
     """Reads a task's file, or its shards, whole, checking them as `PatchFiles` does."""
     files = PatchFiles(path, task)
     try:
+        files.require_valid_values()
         patches = np.concatenate([file["patches"][...] for file in files.files])
     finally:
         files.close()
-    if not np.isfinite(patches).all() or patches.min() < 0 or patches.max() > 1:
-        raise U2FusionError(f"{path}: patches must be finite values in [0, 1]")
     return PatchSet(patches, files.information, files.attrs)
 
 

@@ -13,6 +13,10 @@ k1 0.01, k2 0.03) on [0, 1] images.
 MSE by that patch's own degrees, as Eq. 5 writes; "authors" is the released code's
 ``mean(s[:, 0] * mse1 + s[:, 1] * mse2)``, whose (B,) by (B, 1) broadcast makes it
 mean(w1) * mean(MSE1) + mean(w2) * mean(MSE2) over the batch.
+
+Under `tf.distribute` each replica returns its piece's mean, which the training step divides by
+the number of replicas so that the summed gradients are those of the global-batch mean; the
+mean degrees of the "authors" weighting are taken over the global batch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,16 @@ def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(x - y), axis=[1, 2, 3])
 
 
+def global_batch_mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean of a constant of the step (no gradient flows through it) over the batch; under
+    `tf.distribute`, over the global batch, of which every replica holds an equal piece."""
+    mean = tf.reduce_mean(x, axis=0)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return mean
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stop_gradient(mean))
+
+
 def ssim_loss(fused: tf.Tensor, sources: tf.Tensor, degrees: tf.Tensor) -> tf.Tensor:
     """Eq. 4 for fused (B, H, W, 1), sources (B, H, W, 2) and degrees (B, 2)."""
     return tf.reduce_mean(
@@ -55,7 +69,7 @@ def mse_loss(
     of `MSE_WEIGHTINGS`."""
     errors = _per_source(fused, sources, _mse)
     if weighting == "authors":
-        return tf.reduce_sum(tf.reduce_mean(degrees, axis=0) * tf.reduce_mean(errors, axis=0))
+        return tf.reduce_sum(global_batch_mean(degrees) * tf.reduce_mean(errors, axis=0))
     if weighting != "paper":
         raise ValueError(f"unknown MSE weighting {weighting!r}; use one of {MSE_WEIGHTINGS}")
     return tf.reduce_mean(tf.reduce_sum(degrees * errors, axis=-1))

@@ -7,11 +7,15 @@ After a task, the weights become theta* and the diagonal Fisher information mu i
 the data of every task learnt so far (Eqs. 8-9), which anchors the following tasks.
 
 The preservation degrees come from the information measure stored with the patches
-(`u2fusion_tf.data`), or from running VGG16 in the step with ``--measure_online``.
+(`u2fusion_tf.data`), or from running VGG16 in the step with ``--measure_online``. The batches
+come from the HDF5 files through the `tf.data` pipeline of `u2fusion_tf.data`; the step runs
+under a `tf.distribute` strategy (``--strategy``, `u2fusion_tf.distribute`), one device or many
+replicas, which take the same step on the same global batch.
 
 A run folder (``--run_dir``) holds everything needed to resume:
 
     ckpt/                     tf.train.CheckpointManager: model, optimizer, EWC state, progress
+    ckpt-worker<k>/           the same, kept by worker k > 0 of a multi-worker run
     task<k>-<task>.weights.h5 the final weights of each task (loadable by the fuse tool)
     events.out.tfevents.*     TensorBoard: loss/*, degrees/*, val/<task>, images, ewc/fisher
 
@@ -35,7 +39,14 @@ from absl import flags
 from u2fusion_tf import cli, config
 from u2fusion_tf.checkpoints import restore_newest_readable
 from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags, flag_key
-from u2fusion_tf.data import PatchSet, epoch_plan, load_patches, swap_sources
+from u2fusion_tf.data import PatchFiles, epoch_dataset, swap_sources
+from u2fusion_tf.distribute import (
+    any_worker,
+    checkpoint_folder,
+    describe,
+    is_chief,
+    make_strategy,
+)
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.ewc import ElasticWeightConsolidation, fisher_diagonal, mean_fisher
 from u2fusion_tf.features import (
@@ -73,20 +84,24 @@ class AuthorsRMSprop(keras.optimizers.RMSprop):
 
 
 class TaskData:
-    """A task's patches split into training and held-out validation patches."""
+    """A task's patch files split into training rows, read as training goes, and held-out
+    validation patches, kept in memory."""
 
-    def __init__(self, task: str, patch_set: PatchSet, validation_patches: int, seed: int):
-        order = np.random.default_rng(seed).permutation(len(patch_set.patches))
-        held_out = order[: min(validation_patches, len(order) // 10)]
-        kept = np.sort(order[len(held_out) :])
+    def __init__(self, task: str, files: PatchFiles, validation_patches: int, seed: int):
+        order = np.random.default_rng(seed).permutation(len(files))
+        held_out = np.sort(order[: min(validation_patches, len(order) // 10)])
         self.task = task
-        self.train_sources = patch_set.patches[kept]
-        self.train_information = patch_set.information[kept]
-        self.val_sources = patch_set.patches[np.sort(held_out)]
-        self.val_information = patch_set.information[np.sort(held_out)]
+        self.files = files
+        self.train_rows = np.sort(order[len(held_out) :])
+        self.train_information = files.information[self.train_rows]
+        self.val_sources, self.val_information = files.read(held_out)
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sources and information of training patches by their index among them."""
+        return self.files.read(self.train_rows[indices])
 
     def batches_per_epoch(self, batch_size: int) -> int:
-        return len(self.train_sources) // batch_size  # the remainder is dropped, as the authors did
+        return len(self.train_rows) // batch_size  # the remainder is dropped, as the authors did
 
 
 def fisher_batch_indices(
@@ -105,18 +120,30 @@ class Trainer:
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
         self.config = config
         self.log = log
-        self.model = U2FusionNet(config.precision)
-        self.ewc = ElasticWeightConsolidation(self.model)
-        self.vgg = (
-            VGGFeatureHead(config.vgg_weights, seed=config.vgg_seed, precision=config.vgg_precision)
-            if config.measure_online
-            else None
-        )
+        self.strategy = make_strategy(config.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise U2FusionError(
+                f"--batch_size {config.batch_size}: not a multiple of the {self.replicas} "
+                "replicas (each takes an equal piece of every batch)"
+            )
+        self.chief = is_chief(self.strategy)
+        with self.strategy.scope():
+            self.model = U2FusionNet(config.precision)
+            self.ewc = ElasticWeightConsolidation(self.model)
+            self.vgg = (
+                VGGFeatureHead(
+                    config.vgg_weights, seed=config.vgg_seed, precision=config.vgg_precision
+                )
+                if config.measure_online
+                else None
+            )
+            self.optimizer = self._fresh_optimizer()
+        # progress, kept by each process alone (outside the strategy: plain numbers to read)
         self.task_index = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.optimizer = self._fresh_optimizer()
         self.checkpoint = tf.train.Checkpoint(
             model=self.model,
             optimizer=self.optimizer,
@@ -127,11 +154,15 @@ class Trainer:
             global_step=self.global_step,
         )
         self.manager = self._checkpoint_manager()
-        self.writer = tf.summary.create_file_writer(config.run_dir)
+        self.writer = (
+            tf.summary.create_file_writer(config.run_dir)
+            if self.chief
+            else tf.summary.create_noop_writer()
+        )
         self.data: dict[str, TaskData] = {}
 
     def _checkpoint_manager(self) -> tf.train.CheckpointManager:
-        folder = os.path.join(self.config.run_dir, "ckpt")
+        folder = checkpoint_folder(self.strategy, self.config.run_dir)
         return tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=2)
 
     def _fresh_optimizer(self) -> AuthorsRMSprop:
@@ -141,17 +172,19 @@ class Trainer:
 
     def _reset_optimizer(self) -> None:
         """Fresh optimizer state for a new task (the authors built a new RMSProp per task)."""
-        fresh = self._fresh_optimizer()
+        with self.strategy.scope():
+            fresh = self._fresh_optimizer()
         for old, new in zip(self.optimizer.variables, fresh.variables, strict=True):
             old.assign(new)
 
     def task_data(self, task: str) -> TaskData:
         if task not in self.data:
             path = self.config.data_files[task]
-            patch_set = load_patches(path, task)
-            self.require_same_head(path, patch_set.attrs)
+            files = PatchFiles(path, task)
+            files.require_valid_values()
+            self.require_same_head(path, files.attrs)
             self.data[task] = TaskData(
-                task, patch_set, self.config.validation_patches, self.config.seed
+                task, files, self.config.validation_patches, self.config.seed
             )
         return self.data[task]
 
@@ -226,20 +259,36 @@ class Trainer:
         return losses, degrees, fused
 
     def make_train_step(self, c: float):
-        """One step on a batch: the gradient of L, RMSProp, and every weight clipped to
-        [-clip, clip]; returns the losses and the batch's mean degrees [w1, w2]."""
+        """One step on a batch (on several replicas, each replica's piece of it): the gradient
+        of L, RMSProp, and every weight clipped to [-clip, clip]; returns the losses and the
+        batch's mean degrees [w1, w2].
+
+        Each replica's L is its piece's mean divided by the number of replicas, which the summed
+        gradients turn into the global-batch mean (`tf.nn.compute_average_loss`'s rule); the EWC
+        term, the same on every replica, is divided likewise so that it counts once per step
+        (`tf.nn.scale_regularization_loss`'s rule)."""
         variables = self.model.trainable_variables
         clip = self.config.clip
+        replicas = self.replicas
+
+        def replica_step(sources, information):
+            with tf.GradientTape() as tape:
+                losses, degrees, _ = self.losses(sources, information, c, training=True)
+                objective = losses["total"] / replicas
+            gradients = tape.gradient(objective, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))  # summed
+            return losses, tf.reduce_mean(degrees, axis=0)
 
         @tf.function
         def train_step(sources, information):
-            with tf.GradientTape() as tape:
-                losses, degrees, _ = self.losses(sources, information, c, training=True)
-            gradients = tape.gradient(losses["total"], variables)
-            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            for variable in variables:
+            losses, degrees = self.strategy.run(replica_step, args=(sources, information))
+            for variable in variables:  # the same on every replica
                 variable.assign(tf.clip_by_value(variable, -clip, clip))
-            return losses, tf.reduce_mean(degrees, axis=0)
+            mean = tf.distribute.ReduceOp.MEAN
+            return (
+                {k: self.strategy.reduce(mean, v, axis=None) for k, v in losses.items()},
+                self.strategy.reduce(mean, degrees, axis=None),
+            )
 
         return train_step
 
@@ -248,6 +297,7 @@ class Trainer:
     def run(self) -> str:
         """Trains the remaining tasks; returns the final weights file of the last task trained."""
         config = self.config
+        self.log(f"training with {describe(self.strategy)}")
         self.record_settings()
         resumed = restore_newest_readable(self.checkpoint, self.manager.directory, self.log)
         if resumed:
@@ -279,6 +329,8 @@ class Trainer:
                     "resume it with the same --tasks, or start a new --run_dir"
                 )
         os.makedirs(self.config.run_dir, exist_ok=True)
+        if not self.chief:
+            return
         settings = {**dataclasses.asdict(self.config), "task_order": list(self.config.task_order)}
         write_atomically(path, json.dumps(settings, indent=2).encode())
 
@@ -300,7 +352,7 @@ class Trainer:
         if int(self.epoch) == 0 and int(self.step_in_epoch) == 0:
             self._reset_optimizer()
         self.log(
-            f"task {index + 1}/{len(config.task_order)} {task}: {len(data.train_sources)} patches, "
+            f"task {index + 1}/{len(config.task_order)} {task}: {len(data.train_rows)} patches, "
             f"{per_epoch} steps x {config.epochs[task]} epochs, c = {c:g}"
         )
         train_step = self.make_train_step(c)
@@ -314,18 +366,25 @@ class Trainer:
 
     def train_epoch(self, index: int, data: TaskData, train_step, per_epoch: int) -> None:
         """The epoch's batches (a seeded shuffle, half of them with the sources swapped) from
-        the step its progress stands at."""
+        the step its progress stands at, read by the `tf.data` pipeline, each replica given its
+        piece."""
         config = self.config
         seed = [config.seed, index, int(self.epoch)]
-        batches, swaps = epoch_plan(len(data.train_sources), config.batch_size, seed)
         self.epoch_started, first = time.monotonic(), int(self.step_in_epoch)
-        for step in range(first, per_epoch):
-            sources, information = swap_sources(
-                data.train_sources[batches[step]],
-                data.train_information[batches[step]],
-                swaps[step],
+        batches = self.strategy.distribute_datasets_from_function(
+            lambda context: epoch_dataset(
+                data.files,
+                data.train_rows,
+                config.batch_size,
+                seed,
+                first,
+                self.replicas,
+                context.input_pipeline_id,
+                context.num_input_pipelines,
             )
-            losses, degrees = train_step(tf.constant(sources), tf.constant(information))
+        )
+        for step, (sources, information) in zip(range(first, per_epoch), batches, strict=False):
+            losses, degrees = train_step(sources, information)
             self.after_step(index, step, per_epoch, step + 1 - first, losses, degrees)
 
     def after_step(
@@ -354,7 +413,8 @@ class Trainer:
             )
         if config.validate_every and int(self.global_step) % config.validate_every == 0:
             self.validate(index)
-        if time.monotonic() - self.last_save > 60 * config.checkpoint_minutes:
+        due = time.monotonic() - self.last_save > 60 * config.checkpoint_minutes
+        if any_worker(self.strategy, due):  # every worker saves, together
             self.save_checkpoint()
 
     def finish_task(self, index: int) -> None:
@@ -362,7 +422,8 @@ class Trainer:
         task = self.config.task_order[index]
         self.require_finite_weights()
         self.validate(index)
-        save_weights(self.model, self.weights_path(index))
+        if self.chief:
+            save_weights(self.model, self.weights_path(index))
         self.log(f"task {task} done: {self.weights_path(index)}")
         self.consolidate(index)
         self.task_index.assign_add(1)
@@ -404,11 +465,9 @@ class Trainer:
             rng = np.random.default_rng([config.seed, index, 99])
             batches = []
             for picked in fisher_batch_indices(
-                rng, len(data.train_sources), config.fisher_batches, config.fisher_batch_size
+                rng, len(data.train_rows), config.fisher_batches, config.fisher_batch_size
             ):
-                sources, information = swap_sources(
-                    data.train_sources[picked], data.train_information[picked], rng.random() < 0.5
-                )
+                sources, information = swap_sources(*data.read(picked), rng.random() < 0.5)
                 batches.append((tf.constant(sources), tf.constant(information)))
 
             def loss_fn(model, batch, c=c):
@@ -419,10 +478,12 @@ class Trainer:
         mu = mean_fisher(fishers)
         if index + 1 < len(config.task_order):
             self.ewc.consolidate(self.model, fishers)
-        np.savez(
-            os.path.join(config.run_dir, f"fisher-task{index + 1}.npz"),
-            **{v.path: m.numpy() for v, m in zip(self.model.trainable_variables, mu, strict=True)},
-        )
+        if self.chief:
+            variables = self.model.trainable_variables
+            np.savez(
+                os.path.join(config.run_dir, f"fisher-task{index + 1}.npz"),
+                **{v.path: m.numpy() for v, m in zip(variables, mu, strict=True)},
+            )
         with self.writer.as_default(step=int(self.global_step)):
             tf.summary.histogram("ewc/fisher", tf.concat([tf.reshape(m, [-1]) for m in mu], 0))
         self.log(
@@ -493,7 +554,7 @@ def main(argv: list[str]) -> None:
     )
     trainer = Trainer(settings, log=cli.log)
     final = trainer.run()
-    if FLAGS.output and int(trainer.task_index) == len(order):
+    if FLAGS.output and trainer.chief and int(trainer.task_index) == len(order):
         save_weights(trainer.model, FLAGS.output)
         cli.log(f"wrote {FLAGS.output} (the weights after task {len(order)}, {final})")
 

@@ -1,0 +1,150 @@
+"""Training under tf.distribute on this CPU: two logical devices under MirroredStrategy take the
+step one device takes on the same global batch, a two-task run with EWC completes and resumes
+under it, and two worker processes under MultiWorkerMirroredStrategy end with equal weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from u2fusion_tf.features import TASKS
+from u2fusion_tf.train import TrainConfig
+from u2fusion_tf.weights import load_model
+
+HARNESS = Path(__file__).with_name("logical_devices.py")
+TWO_TASKS = TASKS[:2]
+TOLERANCE = 1e-6
+"""Weights of a mirrored and a one-device run may differ by float32 rounding (the replicas' sums
+are added in another order): measured about 1e-8 after 3 steps; the weights are about 0.1."""
+
+
+def tiny_settings(task_files: dict, run_dir: Path, strategy: str, **changes) -> dict:
+    """Two tasks of 3 steps of 6 patches each (3 per replica on two), EWC between them."""
+    config = TrainConfig(
+        data_files=task_files,
+        run_dir=str(run_dir),
+        task_order=TWO_TASKS,
+        epochs=dict.fromkeys(TASKS, 1),
+        c=dict.fromkeys(TASKS, 0.1),
+        batch_size=6,
+        fisher_batches=2,
+        fisher_batch_size=3,
+        validation_patches=4,
+        validate_every=2,
+        log_every=1,
+        vgg_weights="none",
+        strategy=strategy,
+        **changes,
+    )
+    return {**dataclasses.asdict(config), "task_order": list(TWO_TASKS)}
+
+
+def run_on_logical_devices(count: int, runs: list[dict], folder: Path) -> str:
+    """Runs the trainings in one process with `count` logical CPU devices; returns its log."""
+    paths = []
+    for index, settings in enumerate(runs):
+        paths.append(folder / f"config{index}.json")
+        paths[-1].write_text(json.dumps(settings))
+    result = subprocess.run(
+        [sys.executable, str(HARNESS), str(count), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def task_weights(run_dir: Path, index: int) -> list[np.ndarray]:
+    path = run_dir / f"task{index + 1}-{TWO_TASKS[index]}.weights.h5"
+    return [v.numpy() for v in load_model(str(path)).trainable_variables]
+
+
+def test_mirrored_steps_equal_one_device_steps_and_a_two_task_run_resumes(task_files, tmp_path):
+    """The same two tasks on one device, and on two replicas stopped after task 1 and resumed:
+    after the first task's 3 steps and after the second's (with the EWC penalty of the first)
+    the weights agree to float32 rounding."""
+    one, mirrored = tmp_path / "one_device", tmp_path / "mirrored"
+    log = run_on_logical_devices(
+        2,
+        [
+            tiny_settings(task_files, one, "one_device"),
+            tiny_settings(task_files, mirrored, "mirrored", stop_after_tasks=1),
+            tiny_settings(task_files, mirrored, "mirrored"),
+        ],
+        tmp_path,
+    )
+    assert "MirroredStrategy with 2 replica(s)" in log
+    assert "OneDeviceStrategy with 1 replica(s)" in log
+    assert "resumed from" in log and "task 2/2 multi-exposure" in log
+    for index in (0, 1):
+        for a, b in zip(task_weights(one, index), task_weights(mirrored, index), strict=True):
+            np.testing.assert_allclose(b, a, rtol=0, atol=TOLERANCE)
+    assert not np.allclose(task_weights(one, 0)[0], task_weights(one, 1)[0])
+    ewc = np.load(mirrored / "fisher-task1.npz")
+    assert sum(float(value.sum()) for value in ewc.values()) > 0
+
+
+def test_two_workers_on_this_machine_end_with_equal_weights(task_files, free_port, tmp_path):
+    """Two `python -m u2fusion_tf.train --strategy multi_worker` processes, one cluster on
+    127.0.0.1 through TF_CONFIG: a few steps of two tasks; the chief writes the run folder,
+    both keep a checkpoint, and their weights are equal."""
+    data_dir = Path(next(iter(task_files.values()))).parent
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    run_dir = tmp_path / "run"
+    flags = [
+        f"--data_dir={data_dir}",
+        f"--run_dir={run_dir}",
+        f"--tasks={','.join(TWO_TASKS)}",
+        "--strategy=multi_worker",
+        "--batch_size=6",
+        "--fisher_batches=2",
+        "--fisher_batch_size=3",
+        "--validation_patches=4",
+        "--vgg_weights=none",
+        *(
+            f"--{name}_{task.replace('-', '_')}={value}"
+            for task in TWO_TASKS
+            for name, value in (("epochs", 1), ("c", 0.1))
+        ),
+    ]
+    workers = []
+    for index in (0, 1):
+        environment = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "u2fusion_tf.train", *flags],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    logs = [worker.communicate(timeout=900)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "MultiWorkerMirroredStrategy with 2 replica(s), this process worker 0 (chief)" in logs[0]
+    assert os.path.isfile(run_dir / "task2-multi-exposure.weights.h5")
+    assert len(glob.glob(str(run_dir / "events.out.tfevents.*"))) == 1
+    readers = [
+        tf.train.load_checkpoint(str(run_dir / folder)) for folder in ("ckpt", "ckpt-worker1")
+    ]
+    names = [n for n in readers[0].get_variable_to_shape_map() if n.startswith("model/")]
+    assert (
+        len(names) == 20
+        and int(readers[1].get_tensor("global_step/.ATTRIBUTES/VARIABLE_VALUE")) == 6
+    )
+    for name in names:
+        np.testing.assert_array_equal(readers[0].get_tensor(name), readers[1].get_tensor(name))
