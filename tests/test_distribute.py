@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from u2fusion_tf.features import TASKS
-from u2fusion_tf.train import TrainConfig
 from u2fusion_tf.weights import load_model
 
 HARNESS = Path(__file__).with_name("logical_devices.py")
@@ -26,23 +25,10 @@ TOLERANCE = 1e-6
 are added in another order): measured about 1e-8 after 3 steps; the weights are about 0.1."""
 
 
-def tiny_settings(task_files: dict, run_dir: Path, strategy: str, **changes) -> dict:
+def two_task_settings(tiny_run, run_dir: Path, strategy: str, **changes) -> dict:
     """Two tasks of 3 steps of 6 patches each (3 per replica on two), EWC between them."""
-    config = TrainConfig(
-        data_files=task_files,
-        run_dir=str(run_dir),
-        task_order=TWO_TASKS,
-        epochs=dict.fromkeys(TASKS, 1),
-        c=dict.fromkeys(TASKS, 0.1),
-        batch_size=6,
-        fisher_batches=2,
-        fisher_batch_size=3,
-        validation_patches=4,
-        validate_every=2,
-        log_every=1,
-        vgg_weights="none",
-        strategy=strategy,
-        **changes,
+    config = tiny_run(
+        run_dir, task_order=TWO_TASKS, validate_every=2, log_every=1, strategy=strategy, **changes
     )
     return {**dataclasses.asdict(config), "task_order": list(TWO_TASKS)}
 
@@ -68,7 +54,7 @@ def task_weights(run_dir: Path, index: int) -> list[np.ndarray]:
     return [v.numpy() for v in load_model(str(path)).trainable_variables]
 
 
-def test_mirrored_steps_equal_one_device_steps_and_a_two_task_run_resumes(task_files, tmp_path):
+def test_mirrored_steps_equal_one_device_steps_and_a_two_task_run_resumes(tiny_run, tmp_path):
     """The same two tasks on one device, and on two replicas stopped after task 1 and resumed:
     after the first task's 3 steps and after the second's (with the EWC penalty of the first)
     the weights agree to float32 rounding."""
@@ -76,9 +62,9 @@ def test_mirrored_steps_equal_one_device_steps_and_a_two_task_run_resumes(task_f
     log = run_on_logical_devices(
         2,
         [
-            tiny_settings(task_files, one, "one_device"),
-            tiny_settings(task_files, mirrored, "mirrored", stop_after_tasks=1),
-            tiny_settings(task_files, mirrored, "mirrored"),
+            two_task_settings(tiny_run, one, "one_device"),
+            two_task_settings(tiny_run, mirrored, "mirrored", stop_after_tasks=1),
+            two_task_settings(tiny_run, mirrored, "mirrored"),
         ],
         tmp_path,
     )

@@ -31,15 +31,9 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """The strategy `name` (one of `STRATEGIES`); call it before anything else runs on a device,
     as `MultiWorkerMirroredStrategy` requires."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "one_device"
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0])
-    if name == "mirrored":
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if name == "multi_worker":
+    if name not in STRATEGIES:
+        raise U2FusionError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+    if name == "multi_worker":  # first: listing logical devices would start TensorFlow
         if "TF_CONFIG" not in os.environ:
             raise U2FusionError(
                 "--strategy multi_worker: set TF_CONFIG to the cluster and this worker's task"
@@ -49,7 +43,12 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         except ValueError as error:
             raise U2FusionError(f"TF_CONFIG: not JSON ({error})") from error
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise U2FusionError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one_device"
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(devices[0].name)
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
 
 
 def worker(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
