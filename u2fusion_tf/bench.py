@@ -208,6 +208,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
     swapping overlap the step."""
     import cv2
 
+    from u2fusion_tf.config import TrainConfig
     from u2fusion_tf.data import (
         PairSource,
         PatchFiles,
@@ -216,7 +217,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
         load_patches,
         prepare,
     )
-    from u2fusion_tf.train import TrainConfig, Trainer
+    from u2fusion_tf.train import Trainer
 
     batch = 18
     rng = np.random.default_rng(0)
@@ -230,7 +231,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
             cv2.imwrite(str(root / "b" / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2))
         path = str(root / "patches.h5")
         prepare([PairSource("bench", root / "a", root / "b")], path, "multi-modal", "none",
-                vgg_precision="bfloat16", log=lambda _: None)  # fmt: skip
+                vgg_precision="bf16", log=lambda _: None)  # fmt: skip
         config = TrainConfig(data_files={}, run_dir=str(root / "run"), vgg_weights="none")
         step = Trainer(config, log=lambda _: None).make_train_step(100.0)
         files = PatchFiles(path)
@@ -246,7 +247,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
 
         def run_steps(batches) -> None:
             for _ in range(steps):
-                float(step(*next(batches))["total"])
+                float(step(*next(batches))[0]["total"])
 
         memory_seconds = median_seconds(lambda: run_steps(cycle), repeats) / steps
         pipeline_seconds = median_seconds(lambda: run_steps(streamed), repeats) / steps
