@@ -92,7 +92,10 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     """One line for the log: the strategy, its replicas and this process's place."""
     task_type, task_id = worker(strategy)
     where = f", this process {task_type} {task_id}" if task_type else ""
+    name = type(strategy).__name__  # MultiWorkerMirroredStrategy's class has another name
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"
     return (
-        f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s){where}"
+        f"{name} with {strategy.num_replicas_in_sync} replica(s){where}"
         f"{' (chief)' if is_chief(strategy) and task_type else ''}"
     )
