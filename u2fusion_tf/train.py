@@ -519,14 +519,14 @@ class Trainer:
         self.writer.flush()
 
 
-def check_flags(values: flags.FlagValues, order: Sequence[str]) -> None:
+def check_flags(values, order: Sequence[str]) -> None:
     """Refuses settings that cannot train, before any data is read or any step is taken."""
     at_least_one = {
         "batch_size": values.batch_size,
         "log_every": values.log_every,
         "fisher_batches": values.fisher_batches,
         "fisher_batch_size": values.fisher_batch_size,
-        **{f"epochs_{flag_key(t)}": values[f"epochs_{flag_key(t)}"].value for t in order},
+        **{f"epochs_{flag_key(t)}": getattr(values, f"epochs_{flag_key(t)}") for t in order},
     }
     for name, value in at_least_one.items():
         if value < 1:
