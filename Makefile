@@ -29,7 +29,7 @@ FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare $(DATA_ROOT_FLAG) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard bench results paper ablation-data ablations
+.PHONY: install demo test lint data train-all tensorboard bench results paper ablation-data ablations ablation-report
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -98,3 +98,10 @@ ablation-data:
 ablations: ablation-data
 	$(PYTHON) -m u2fusion_tf.ablations --data_dir $(ABLATION_DATA) --runs_dir $(ABLATION_RUNS) -- \
 		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(ABLATION_SCHEDULE) $(TRAIN_FLAGS)
+	$(MAKE) ablation-report
+
+# The report of the ablation runs: checkpoints/ablations.md and its figures in
+# checkpoints/ablations/ (Figs. 18-19 need `pip install -e ".[plots]"`); fused images in $(OUT).
+ablation-report:
+	$(PYTHON) -m u2fusion_tf.ablation_report --runs_dir $(ABLATION_RUNS) $(DATA_ROOT_FLAG) \
+		--out_dir $(OUT)/ablations --report checkpoints/ablations.md --figures checkpoints/ablations

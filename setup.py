@@ -1,4 +1,5 @@
-"""Packaging for u2fusion_tf: `pip install -e .` (add `[test]` for the test tools)."""
+"""Packaging for u2fusion_tf: `pip install -e .` (add `[test]` for the test tools, `[plots]` for
+the figures of the ablation report)."""
 
 from pathlib import Path
 
@@ -23,5 +24,8 @@ setup(
         "h5py",
         "absl-py",
     ],
-    extras_require={"test": ["pytest", "ruff", "scikit-image"]},
+    extras_require={
+        "test": ["pytest", "ruff", "scikit-image", "matplotlib"],
+        "plots": ["matplotlib"],
+    },
 )

@@ -141,15 +141,20 @@ def quality_bar(summaries: dict[str, dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), misses
 
 
-def make_figure(examples: Sequence[tuple[str, dict[str, Path]]], path: Path) -> None:
-    """A grid: one row per example pair, columns `FIGURE_COLUMNS`, under a header of names."""
+def make_figure(
+    examples: Sequence[tuple[str, dict[str, Path]]],
+    path: Path,
+    columns: Sequence[str] = FIGURE_COLUMNS,
+) -> None:
+    """A grid: one row per example pair (its images by column name), under a header of the
+    column names."""
     width, height = FIGURE_TILE
-    header = _strip(width * len(FIGURE_COLUMNS))
-    for index, column in enumerate(FIGURE_COLUMNS):
+    header = _strip(width * len(columns))
+    for index, column in enumerate(columns):
         _label(header[:, index * width :], column)
     parts = [header]
     for label, images in examples:
-        tiles = [_tile(read_image(images[column]), width, height) for column in FIGURE_COLUMNS]
+        tiles = [_tile(read_image(images[column]), width, height) for column in columns]
         parts += [_label(_strip(header.shape[1]), label), np.concatenate(tiles, axis=1)]
     write_image(path, np.concatenate(parts).astype(np.float32) / 255)
 
