@@ -8,8 +8,6 @@ and the bench.
 
 from __future__ import annotations
 
-import keras
-
 PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
 """Each precision and its Keras dtype policy."""
 ALIASES = {"bfloat16": "bf16"}
@@ -34,4 +32,6 @@ def dtype_policy(name: str) -> str:
 
 def compute_dtype(name: str) -> str:
     """The dtype a precision computes in: ``float32`` or ``bfloat16``."""
+    import keras  # only here: commands that never compute start without TensorFlow
+
     return keras.DTypePolicy(dtype_policy(name)).compute_dtype
