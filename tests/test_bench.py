@@ -10,7 +10,12 @@ from u2fusion_tf import bench
 def test_a_small_benchmark_reports_every_figure(shared_data):
     """One repeat, no 24-megapixel run, the first pair of each u2fusion_test set for accuracy."""
     report = bench.run(
-        repeats=1, large_side=0, train_steps=1, data_root=shared_data, accuracy_pairs_per_set=1
+        repeats=1,
+        large_side=0,
+        train_steps=1,
+        data_root=shared_data,
+        accuracy_pairs_per_set=1,
+        folder_pairs=2,
     )
     json.dumps(report)  # what --json writes
     for precision in bench.PRECISIONS:
@@ -27,7 +32,17 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert accuracy["weights"] == "u2fusion.weights.h5"  # the shipped default
     assert accuracy["pairs"] == 6
     assert 0 < accuracy["mean_abs_diff"] < 1 / 255  # bf16 really computed in bf16
+    for weights, tolerance in (("float32", 1e-5), ("float16", 2e-3)):
+        rows = report["tflite"][weights]
+        assert [row["size"] for row in rows] == ["256x256", "1024x1024"]
+        assert all(row["speed_vs_tensorflow"] > 0 for row in rows)
+        assert all(row["max_abs_diff"] < tolerance for row in rows)
+    folder = report["folder"]
+    assert folder["pairs"] == 2
+    assert folder["read_ahead_pairs_per_s"] > 0 and folder["sequential_pairs_per_s"] > 0
     text = bench.format_report(report)
+    assert text.count("| TFLite, float32 weights |") == 2
+    assert "folder fusion (2 pairs of u2fusion_test/vis-ir/RoadScene, float32)" in text
     assert "bf16 vs float32 fused Y (u2fusion.weights.h5 weights) on 6 test pairs" in text
     assert text.count("| float32 |") == 4 and text.count("| bf16 |") == 4
     assert text.count("the ten convolutions alone, 512x512") == 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.datasets import PairSet
-from u2fusion_tf.errors import ImageError
+from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
     authors_8bit,
@@ -39,6 +39,16 @@ def test_tiled_equals_whole_image(random_model):
     whole = fuse_y(y1, y2, random_model, tile=0)
     for tile in (16, 25, 64):
         np.testing.assert_allclose(fuse_y(y1, y2, random_model, tile=tile), whole, atol=1e-5)
+
+
+def test_a_batch_is_fused_like_its_images_whole_or_tiled(random_model):
+    batch1, batch2 = smooth_random((3, 30, 41)), smooth_random((3, 30, 41))
+    for tile in (0, 16):
+        fused = fuse_y(batch1, batch2, random_model, tile)
+        for k in range(3):
+            np.testing.assert_allclose(
+                fused[k], fuse_y(batch1[k], batch2[k], random_model), atol=1e-5
+            )
 
 
 def test_three_inputs_are_fused_in_sequence(random_model):
@@ -363,3 +373,38 @@ def test_cli_refuses_authors_scaling_of_raw_output(pair, tmp_path, random_weight
         ".npy holds the raw fused Y"
     )
     assert not (tmp_path / "f.npy").exists()
+
+
+def make_folders(tmp_path, stems):
+    dir1, dir2 = tmp_path / "vis", tmp_path / "ir"
+    dir1.mkdir()
+    dir2.mkdir()
+    for stem in stems:
+        cv2.imwrite(
+            str(dir1 / f"{stem}.png"), np.round(255 * smooth_random((12, 10, 3))).astype(np.uint8)
+        )
+        cv2.imwrite(
+            str(dir2 / f"{stem}.png"), np.round(255 * smooth_random((12, 10))).astype(np.uint8)
+        )
+    return dir1, dir2
+
+
+def test_folder_shards_fuse_each_pair_once_and_read_ahead_changes_nothing(tmp_path, random_model):
+    dir1, dir2 = make_folders(tmp_path, ["p1", "p2", "p3", "p4", "p5"])
+    (dir1 / "lonely.png").write_bytes((dir1 / "p1.png").read_bytes())
+    outputs, failures = [], []
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        failures += fuse_folders(
+            PairSet.of(dir1, dir2), str(out), random_model, shard=index, num_shards=2, log=print
+        )
+        outputs.append(sorted(os.listdir(out)))
+    assert outputs == [["p1.png", "p2.png"], ["p3.png", "p4.png", "p5.png"]]  # lonely is 0th
+    assert len(failures) == 1 and "lonely.png: has no partner" in failures[0]
+    sequential = tmp_path / "sequential"
+    fuse_folders(PairSet.of(dir1, dir2), str(sequential), random_model, read_ahead=0, log=print)
+    for name in ("p1.png", "p4.png"):
+        shard = tmp_path / ("shard0" if name == "p1.png" else "shard1")
+        assert (sequential / name).read_bytes() == (shard / name).read_bytes()
+    with pytest.raises(U2FusionError, match=r"--shard 2: must be in 0 \.\. 1"):
+        fuse_folders(PairSet.of(dir1, dir2), str(sequential), random_model, shard=2, num_shards=2)

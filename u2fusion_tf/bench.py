@@ -13,7 +13,10 @@ the median of ``--repeats`` timed runs after a warm-up:
 * the input pipeline: seconds per step fed by tf.data from an HDF5 file vs from memory;
 * data preparation: patches/s of the VGG16 information measure;
 * the same in bfloat16, with the max and mean absolute difference of the bf16 fused Y from
-  float32 on the paper's test pairs (``u2fusion_test`` in the data root) when they are there.
+  float32 on the paper's test pairs (``u2fusion_test`` in the data root) when they are there;
+* the exported TFLite model (float32 and float16 weights) beside TensorFlow at the same sizes;
+* folder fusion pairs/s on the RoadScene test pairs of the data root, one thing at a time and
+  with read-ahead.
 
 The network costs `FLOPS_PER_PIXEL` floating-point operations per output pixel (2 per
 multiply-add of its ten 3x3 convolutions).
@@ -287,12 +290,67 @@ def bf16_accuracy(data_root: Path, pairs_per_set: int = 0) -> dict | None:
     return {"weights": weights_name, **fusion_difference(sets, bf16, f32, pairs_per_set)}
 
 
+def tflite_rows(model: U2FusionNet, repeats: int) -> dict:
+    """TFLite (XNNPACK) fusion beside TensorFlow's, per TFLite weight storage: seconds, the
+    ratio TensorFlow s / TFLite s (> 1: TFLite is faster) and max |TFLite - TF| fused Y."""
+    from u2fusion_tf.export import TFLITE_WEIGHTS, TFLiteFusion, tflite_bytes
+
+    rows = {}
+    for weights in TFLITE_WEIGHTS:
+        engine = TFLiteFusion(tflite_bytes(model, weights))
+        rows[weights] = []
+        for side in FUSION_SIDES:
+            sources = tf.random.uniform((1, side, side, 2), seed=1).numpy()
+            seconds = median_seconds(lambda engine=engine, x=sources: engine.infer(x), repeats)
+            reference = median_seconds(lambda x=sources: model.infer(x).numpy(), repeats)
+            difference = np.abs(engine.infer(sources) - model.infer(sources).numpy()).max()
+            rows[weights].append(
+                {
+                    "size": f"{side}x{side}",
+                    "seconds": seconds,
+                    "tensorflow_seconds": reference,
+                    "speed_vs_tensorflow": reference / seconds,
+                    "max_abs_diff": float(difference),
+                }
+            )
+    return rows
+
+
+FOLDER_PAIRS = "u2fusion_test/vis-ir/RoadScene"
+"""The shared test pairs fused as a folder (``vis/`` and ``ir/``) by the bench."""
+
+
+def folder_rows(model: U2FusionNet, data_root: Path, repeats: int, pairs: int = 0) -> dict | None:
+    """Pairs/s of folder fusion one thing at a time (as before read-ahead) and with
+    `fuse.READ_AHEAD`; None without the test pairs. `pairs` > 0 takes only the first ones."""
+    from u2fusion_tf.datasets import PairSet
+    from u2fusion_tf.fuse import READ_AHEAD, fuse_folders
+
+    folders = [data_root / FOLDER_PAIRS / name for name in ("vis", "ir")]
+    if not all(folder.is_dir() for folder in folders):
+        return None
+    stems = frozenset(pair.stem for pair in PairSet.of(*folders).pairs()[: pairs or None])
+    sources = PairSet.of(*folders, stems=stems)
+    rows = {"pairs": len(stems), "folder": FOLDER_PAIRS}
+    for name, read_ahead in (("sequential", 0), ("read_ahead", READ_AHEAD)):
+        with tempfile.TemporaryDirectory() as out_dir:
+
+            def fuse_all(out_dir=out_dir, read_ahead=read_ahead):
+                quiet = lambda _: None  # noqa: E731
+                fuse_folders(sources, out_dir, model, read_ahead=read_ahead, log=quiet)
+
+            rows[f"{name}_pairs_per_s"] = len(stems) / median_seconds(fuse_all, repeats)
+    rows["speedup"] = rows["read_ahead_pairs_per_s"] / rows["sequential_pairs_per_s"]
+    return rows
+
+
 def run(
     repeats: int,
     large_side: int,
     train_steps: int,
     data_root: Path,
     accuracy_pairs_per_set: int = 0,
+    folder_pairs: int = 0,
 ) -> dict:
     report = {
         "machine": {
@@ -321,6 +379,9 @@ def run(
         report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
     )
     report["bf16"]["accuracy"] = bf16_accuracy(data_root, accuracy_pairs_per_set)
+    model = generator("float32")
+    report["tflite"] = tflite_rows(model, repeats)
+    report["folder"] = folder_rows(model, data_root, repeats, folder_pairs)
     report["peak_rss_gb_this_process"] = peak_rss_gb()
     return report
 
@@ -379,6 +440,27 @@ def format_report(report: dict) -> str:
             f"bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} "
             f"test pairs: max |diff| {accuracy['max_abs_diff']:.4f}, "
             f"mean |diff| {accuracy['mean_abs_diff']:.5f} (1/255 = {1 / 255:.5f})"
+        )
+    lines += [
+        "",
+        "| engine | fusion size | s | TensorFlow s | TFLite speed / TF | max abs diff from TF |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for weights, rows in report["tflite"].items():
+        for row in rows:
+            lines.append(
+                f"| TFLite, {weights} weights | {row['size']} | {row['seconds']:.3f} | "
+                f"{row['tensorflow_seconds']:.3f} | {row['speed_vs_tensorflow']:.2f}x | "
+                f"{row['max_abs_diff']:.1e} |"
+            )
+    folder = report["folder"]
+    if folder:
+        lines.append("")
+        lines.append(
+            f"folder fusion ({folder['pairs']} pairs of {folder['folder']}, float32): "
+            f"{folder['sequential_pairs_per_s']:.2f} pairs/s one at a time, "
+            f"{folder['read_ahead_pairs_per_s']:.2f} pairs/s with read-ahead "
+            f"({folder['speedup']:.2f}x)"
         )
     return "\n".join(lines)
 

@@ -37,11 +37,21 @@ INTERRUPTED_EXIT = 130
 
 
 def run_main(main: Callable[[list[str]], None], on_interrupt: str) -> None:
-    """Runs an absl ``main`` so that a `U2FusionError` or a failed file operation (a full disk,
-    a folder without permission) ends as ``error: <message>`` and exit 1, and Ctrl-C as
-    ``interrupted; <on_interrupt>`` (what was kept, how to resume) and exit 130."""
+    """Runs an absl ``main`` after one line naming the device, so that a `U2FusionError` or a
+    failed file operation (a full disk, a folder without permission) ends as ``error:
+    <message>`` and exit 1, and Ctrl-C as ``interrupted; <on_interrupt>`` (what was kept, how
+    to resume) and exit 130. TensorFlow's logs show only with ``--verbose`` (see
+    `u2fusion_tf.startup`)."""
+    from absl import logging
+
+    from u2fusion_tf.startup import device_line
+
+    flags.DEFINE_boolean("verbose", False, "Show TensorFlow's own start-up and progress logs.")
 
     def guarded(argv: list[str]) -> None:
+        if not flags.FLAGS.verbose:
+            logging.set_verbosity(logging.WARNING)
+        log(device_line())
         try:
             main(argv)
         except U2FusionError as error:

@@ -56,6 +56,7 @@ from u2fusion_tf.datasets import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_r
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import check_writable, replaced_atomically
 from u2fusion_tf.images import read_image, require_same_size, to_luminance
+from u2fusion_tf.shards import check_shard, take_shard
 
 FLAGS = flags.FLAGS
 
@@ -205,8 +206,7 @@ def prepare(
     from u2fusion_tf.features import VGGFeatureHead
 
     check_settings(patch_size, stride, scales, flips)
-    if not 0 <= shard < num_shards:
-        raise U2FusionError(f"--shard {shard}: must be in 0 .. {num_shards - 1} (--num_shards)")
+    check_shard(shard, num_shards)
     if num_shards > 1:
         output = shard_path(output, shard, num_shards)
     folder = os.path.dirname(os.path.abspath(output))
@@ -223,7 +223,7 @@ def prepare(
         pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
     for problem in problems:
         log(f"skipped: {problem}")
-    pairs = pairs[len(pairs) * shard // num_shards : len(pairs) * (shard + 1) // num_shards]
+    pairs = take_shard(pairs, shard, num_shards)
     started = time.monotonic()
     with replaced_atomically(output) as temporary:
         stream = FailureRecordingFile(temporary, "w+")

@@ -22,7 +22,10 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import types
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +49,8 @@ from u2fusion_tf.images import (
     ycbcr_to_rgb,
 )
 from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
-from u2fusion_tf.weights import load_model
+from u2fusion_tf.shards import check_shard, take_shard
+from u2fusion_tf.weights import WEIGHTS_HELP, load_model
 
 __all__ = ["fuse", "fuse_y", "load_model"]
 
@@ -62,36 +66,46 @@ memory a pixel (4.8 GB measured for 1024x1024, 17 GB for 2048x2048)."""
 
 
 def fuse_y(y1: np.ndarray, y2: np.ndarray, model: U2FusionNet, tile: int = 0) -> np.ndarray:
-    """Fuses two (H, W) luminance images in [0, 1]; returns the float32 (H, W) fused Y.
+    """Fuses two (H, W) luminance images in [0, 1], or two batches (N, H, W) of them; returns
+    the float32 fused Y of the same shape.
 
     `tile` > 0 fuses in tiles of that side (plus a `RECEPTIVE_RADIUS` margin); 0 chooses:
-    whole image up to `MAX_WHOLE_PIXELS`, else tiles of `AUTO_TILE`.
+    whole images while the batch holds at most `MAX_WHOLE_PIXELS`, else tiles of `AUTO_TILE`.
+    `model` is a `U2FusionNet` or anything with its ``infer`` (e.g. `export.TFLiteFusion`).
     """
-    if y1.shape != y2.shape or y1.ndim != 2:
-        raise ValueError(f"expected two (H, W) images of one size, got {y1.shape} and {y2.shape}")
-    if min(y1.shape) < MIN_SIDE:
+    if y1.shape != y2.shape or y1.ndim not in (2, 3):
+        raise ValueError(
+            f"expected two (H, W) or (N, H, W) images of one size, got {y1.shape} and {y2.shape}"
+        )
+    if min(y1.shape[-2:]) < MIN_SIDE:
         raise ValueError(f"images must be at least {MIN_SIDE}x{MIN_SIDE}, got {y1.shape}")
     sources = np.stack([y1, y2], axis=-1).astype(np.float32)
-    height, width = y1.shape
+    height, width = y1.shape[-2:]
     if tile <= 0:
-        tile = 0 if height * width <= MAX_WHOLE_PIXELS else AUTO_TILE
+        tile = 0 if y1.size <= MAX_WHOLE_PIXELS else AUTO_TILE
     if tile == 0 or (height <= tile and width <= tile):
         return _fuse_window(model, sources)
-    fused = np.empty((height, width), np.float32)
+    fused = np.empty(y1.shape, np.float32)
     margin = RECEPTIVE_RADIUS
     for top in range(0, height, tile):
         for left in range(0, width, tile):
             bottom, right = min(top + tile, height), min(left + tile, width)
             y0, x0 = max(0, top - margin), max(0, left - margin)
             window = _fuse_window(
-                model, sources[y0 : min(height, bottom + margin), x0 : min(width, right + margin)]
+                model,
+                sources[..., y0 : min(height, bottom + margin), x0 : min(width, right + margin), :],
             )
-            fused[top:bottom, left:right] = window[top - y0 : bottom - y0, left - x0 : right - x0]
+            fused[..., top:bottom, left:right] = window[
+                ..., top - y0 : bottom - y0, left - x0 : right - x0
+            ]
     return fused
 
 
 def _fuse_window(model: U2FusionNet, sources: np.ndarray) -> np.ndarray:
-    return model.infer(sources[np.newaxis]).numpy()[0, :, :, 0]
+    """(H, W, 2) or (N, H, W, 2) sources -> (H, W) or (N, H, W) fused Y, in one pass."""
+    batch = sources if sources.ndim == 4 else sources[np.newaxis]
+    fused = np.asarray(model.infer(batch))[..., 0]
+    return fused if sources.ndim == 4 else fused[0]
 
 
 @dataclass
@@ -112,6 +126,20 @@ class YCbCr:
         return self.y if self.chroma is None else ycbcr_to_rgb(self.y, *self.chroma)
 
 
+def fuse_two(
+    first: YCbCr, second: YCbCr, fuse_luminance: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> YCbCr:
+    """Fuses two images (or two batches of frames) with any luminance fusion, handling colour
+    as described above."""
+    if first.chroma is None or second.chroma is None:
+        chroma = first.chroma or second.chroma
+    else:
+        chroma = tuple(
+            fuse_chroma(c1, c2) for c1, c2 in zip(first.chroma, second.chroma, strict=True)
+        )
+    return YCbCr(fuse_luminance(first.y, second.y), chroma)
+
+
 def fuse_ycbcr_with(
     images: Sequence[np.ndarray], fuse_luminance: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> YCbCr:
@@ -121,14 +149,7 @@ def fuse_ycbcr_with(
         raise ValueError(f"fusion needs at least two images, got {len(images)}")
     fused = YCbCr.of(images[0])
     for image in images[1:]:
-        source = YCbCr.of(image)
-        if fused.chroma is None or source.chroma is None:
-            chroma = fused.chroma or source.chroma
-        else:
-            chroma = tuple(
-                fuse_chroma(c1, c2) for c1, c2 in zip(fused.chroma, source.chroma, strict=True)
-            )
-        fused = YCbCr(fuse_luminance(fused.y, source.y), chroma)
+        fused = fuse_two(fused, YCbCr.of(image), fuse_luminance)
     return fused
 
 
@@ -195,6 +216,11 @@ def fuse_files(
     write_fused(output, fuse_ycbcr(sources, model, tile), scaling)
 
 
+READ_AHEAD = 2
+"""Pairs read and decoded (and fused pairs encoded and written) in threads while the network
+fuses the current one; OpenCV and TensorFlow release the GIL, so I/O overlaps compute."""
+
+
 def fuse_folders(
     sources: PairSet,
     out_dir: str,
@@ -202,12 +228,21 @@ def fuse_folders(
     suffix: str = ".png",
     tile: int = 0,
     scaling: str = "none",
+    shard: int = 0,
+    num_shards: int = 1,
+    read_ahead: int = READ_AHEAD,
+    log: Callable[[str], None] = log,
 ) -> list[str]:
     """Fuses the pairs of a set into `out_dir`, one file per stem.
 
-    Shows progress on stderr and carries on past a bad pair; returns the failures, one line each.
+    Only part `shard` of `num_shards` of the pairs is fused (`shards.take_shard`), so that
+    processes or machines can share the work (part 0 reports the files that do not pair).
+    `read_ahead` > 0 reads that many pairs ahead and writes in the background; 0 does one thing
+    at a time. Logs progress and carries on past a bad pair; returns the failures, one line each.
     """
     pairs, failures = sources.match()
+    pairs = take_shard(pairs, shard, num_shards)
+    failures = failures if shard == 0 else []
     if not pairs:
         raise U2FusionError(
             f"{sources.folder_a} and {sources.folder_b}: no files with matching stems"
@@ -218,34 +253,89 @@ def fuse_folders(
     except OSError as error:
         raise ImageError(out_dir, f"cannot create the output folder ({error.strerror})") from error
     check_output(os.path.join(out_dir, "probe" + suffix), scaling)
-    for index, (stem, path1, path2) in enumerate(pairs, 1):
-        output = os.path.join(out_dir, stem + suffix)
-        log(f"[{index}/{len(pairs)}] {stem} -> {output}")
-        try:
-            fuse_files([path1, path2], output, model, tile, scaling)
-        except FileError as error:
-            failures.append(str(error))
-            log(f"  failed: {error}")
+
+    def fail(error: FileError) -> None:
+        failures.append(str(error))
+        log(f"  failed: {error}")
+
+    outputs = [os.path.join(out_dir, pair.stem + suffix) for pair in pairs]
+    with ThreadPoolExecutor(max(1, read_ahead)) as pool:
+        reads, writes = deque(), []
+        for index, output in enumerate(outputs):
+            while index + len(reads) < min(len(pairs), index + 1 + read_ahead):
+                ahead = index + len(reads)
+                reads.append(
+                    pool.submit(checked_sources, pairs[ahead][1:], outputs[ahead], scaling)
+                )
+            log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}")
+            try:
+                fused = fuse_ycbcr(reads.popleft().result(), model, tile)
+            except FileError as error:
+                fail(error)
+                continue
+            writes.append(pool.submit(write_fused, output, fused, scaling))
+            if read_ahead == 0:
+                writes.pop().result()
+        for write in writes:
+            try:
+                write.result()
+            except FileError as error:
+                fail(error)
     return failures
 
 
+class _CallableModule(types.ModuleType):
+    """Lets ``u2fusion_tf.fuse(images, model)`` work: the package's ``fuse`` attribute is this
+    module (Python binds a package's submodules so), called as its `fuse` function."""
+
+    def __call__(self, images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0):
+        return fuse(images, model, tile)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
 def main(argv: list[str]) -> None:
-    inputs = [*(FLAGS.inputs or []), *argv[1:]]
+    extra = argv[1:]  # a space-separated list's later items
     model = functools.partial(load_model, FLAGS.weights, FLAGS.precision)
-    if FLAGS.dir1 or FLAGS.dir2 or FLAGS.out_dir:
-        if inputs or FLAGS.output:
+    folders = bool(FLAGS.dir1 or FLAGS.dir2 or FLAGS.out_dir)
+    if folders + bool(FLAGS.inputs) + bool(FLAGS.video) > 1:
+        raise U2FusionError("use one of --inputs, --dir1/--dir2/--out_dir or --video")
+    if (FLAGS.shard, FLAGS.num_shards) != (0, 1) and not folders:
+        raise U2FusionError("--shard and --num_shards split folder mode (--dir1/--dir2/--out_dir)")
+    if folders:
+        if extra or FLAGS.output:
             raise U2FusionError("use either --inputs/--output or --dir1/--dir2/--out_dir, not both")
         if not (FLAGS.dir1 and FLAGS.dir2 and FLAGS.out_dir):
             raise U2FusionError("folder mode needs all of --dir1, --dir2 and --out_dir")
+        check_shard(FLAGS.shard, FLAGS.num_shards)
         suffix = FLAGS.out_ext if FLAGS.out_ext.startswith(".") else "." + FLAGS.out_ext
         sources = PairSet.of(FLAGS.dir1, FLAGS.dir2)
         failures = fuse_folders(
-            sources, FLAGS.out_dir, model(), suffix, FLAGS.tile, FLAGS.output_scaling
+            sources,
+            FLAGS.out_dir,
+            model(),
+            suffix,
+            FLAGS.tile,
+            FLAGS.output_scaling,
+            FLAGS.shard,
+            FLAGS.num_shards,
         )
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
             sys.exit(1)
         return
+    if FLAGS.video:
+        from u2fusion_tf.video import check_video_output, fuse_video
+
+        videos = [*FLAGS.video, *extra]
+        if len(videos) != 2 or not FLAGS.output:
+            raise U2FusionError("give --video with two videos and --output fused.mp4")
+        check_video_output(FLAGS.output, videos)  # before loading the model
+        frames = fuse_video(*videos, FLAGS.output, model(), FLAGS.tile)
+        log(f"wrote {FLAGS.output} ({frames} frames)")
+        return
+    inputs = [*(FLAGS.inputs or []), *extra]
     if len(inputs) < 2 or not FLAGS.output:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
     fuse_files(inputs, FLAGS.output, model, FLAGS.tile, FLAGS.output_scaling)
@@ -266,18 +356,20 @@ def define_output_scaling_flag() -> None:
 if __name__ == "__main__":
     flags.DEFINE_list("inputs", None, "Source images (two or more; more are fused in sequence).")
     flags.DEFINE_string(
-        "output", None, "Fused image (.png/.jpg/.bmp/.tif) or .npy for the raw fused Y."
+        "output",
+        None,
+        "Fused image (.png/.jpg/.bmp/.tif), .npy for the raw fused Y, or video (.mp4/.avi/.mkv).",
     )
     flags.DEFINE_string("dir1", None, "Folder of first sources (folder mode).")
     flags.DEFINE_string("dir2", None, "Folder of second sources, paired with --dir1 by file stem.")
     flags.DEFINE_string("out_dir", None, "Folder for the fused pairs (folder mode).")
     flags.DEFINE_string("out_ext", ".png", "File type of the fused pairs in folder mode.")
-    flags.DEFINE_string(
-        "weights",
-        None,
-        "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
-        "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'.",
+    flags.DEFINE_integer("shard", 0, "Folder mode: fuse only part --shard (0-based) of ...")
+    flags.DEFINE_integer(
+        "num_shards", 1, "... --num_shards consecutive blocks of the pairs, in stem order."
     )
+    flags.DEFINE_list("video", None, "Two videos to fuse frame by frame.")
+    flags.DEFINE_string("weights", None, WEIGHTS_HELP)
     flags.DEFINE(
         cli.PrecisionParser(),
         "precision",

@@ -42,13 +42,22 @@ take on a machine with 8 GB and still be fused in tiles."""
 HEADER_BYTES = 1 << 20
 """How much of a file is searched for its declared size (JPEG metadata may come first)."""
 
-_RGB_TO_YCBCR = np.array(
+RGB_TO_YCBCR = np.array(
     [
         [0.299, 0.587, 0.114],
         [-0.1687, -0.3313, 0.5],
         [0.5, -0.4187, -0.0813],
     ]
 )
+"""Rows give Y, Cb - 0.5, Cr - 0.5 from R, G, B."""
+YCBCR_TO_RGB = np.array(
+    [
+        [1.0, 0.0, 1.402],
+        [1.0, -0.34414, -0.71414],
+        [1.0, 1.772, 0.0],
+    ]
+)
+"""Rows give R, G, B from Y, Cb - 0.5, Cr - 0.5 (the inverse of `RGB_TO_YCBCR`)."""
 
 
 def max_pixels() -> int:
@@ -126,18 +135,14 @@ def require_same_size(
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on
     0.5)."""
-    ycbcr = rgb.astype(np.float32) @ _RGB_TO_YCBCR.T.astype(np.float32)
+    ycbcr = rgb.astype(np.float32) @ RGB_TO_YCBCR.T.astype(np.float32)
     return ycbcr[..., 0], ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
 
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """The inverse of `rgb_to_ycbcr` (not clipped; writing clips)."""
-    cb = cb - CHROMA_CENTRE
-    cr = cr - CHROMA_CENTRE
-    r = y + 1.402 * cr
-    g = y - 0.34414 * cb - 0.71414 * cr
-    b = y + 1.772 * cb
-    return np.stack([r, g, b], axis=-1).astype(np.float32)
+    ycbcr = np.stack([y, cb - CHROMA_CENTRE, cr - CHROMA_CENTRE], axis=-1).astype(np.float32)
+    return ycbcr @ YCBCR_TO_RGB.T.astype(np.float32)
 
 
 def to_luminance(image: np.ndarray) -> np.ndarray:

@@ -51,6 +51,11 @@ SHIPPED_SHA256 = "406bba656dcb43234cb793810519fbc794fab7b0f8f45fb4a28fab9029bed5
 """The shipped model's file; another file in its place (a damaged copy, or a model retrained
 there) is used with a warning."""
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+WEIGHTS_HELP = (
+    "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
+    "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'."
+)
+"""The ``--weights`` flag's help, for every command that loads a model."""
 
 
 def official_url(filename: str) -> str:
