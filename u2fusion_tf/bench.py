@@ -379,7 +379,7 @@ def run(
         report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
     )
     report["bf16"]["accuracy"] = bf16_accuracy(data_root, accuracy_pairs_per_set)
-    model = generator("float32")
+    model, _ = generator("float32")
     report["tflite"] = tflite_rows(model, repeats)
     report["folder"] = folder_rows(model, data_root, repeats, folder_pairs)
     report["peak_rss_gb_this_process"] = peak_rss_gb()
