@@ -107,9 +107,15 @@ def section(text: str, heading: str) -> str:
 
 
 def table_rows(text: str) -> list[list[str]]:
-    """The cells of every body row of the Markdown tables in `text`."""
-    rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
-    return [[cell.strip() for cell in row] for row in rows if not row[0].strip().startswith("-")]
+    """The cells of every body row of the Markdown tables in `text` (headers left out)."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    rows = []
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if line.startswith("| ---") or following.startswith("| ---"):
+            continue
+        rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return rows
 
 
 def held_out_losses(config: TrainConfig, weights: list[Path], task: str, tmp: Path) -> list:
@@ -191,7 +197,10 @@ def test_fig22_and_table5_score_the_final_weights_on_every_test_set(report, runs
             assert float(rows[metric][0].split(" ± ")[0]) == pytest.approx(value, rel=1e-3)
         if evaluation_set.name == "u2fusion_test-vis-ir-TNO":
             paper = compute_metrics(a, b, fused, ["CC", "AG"], "paper")
-    changes = {row[0]: row[1:] for row in table_rows(section(fig22, "### fixed-degrees relative"))}
+    changes = {
+        row[0]: row[1:]
+        for row in table_rows(section(fig22, "### fixed-degrees relative to baseline"))
+    }
     assert set(changes) == {s.name for s in sets}
     figure = cv2.imread(str(out / "figures" / "fig22-adaptive-degrees.jpg"))
     assert figure.shape[0] > 10 * 220, "a row for every set"
