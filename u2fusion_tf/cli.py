@@ -36,8 +36,9 @@ INTERRUPTED_EXIT = 130
 """The shell's status for a command stopped by Ctrl-C (128 + SIGINT)."""
 
 
-def run_main(main: Callable[[list[str]], None], on_interrupt: str) -> None:
-    """Runs an absl ``main`` after one line naming the device, so that a `U2FusionError` or a
+def run_main(main: Callable[[list[str]], None], on_interrupt: str, computes: bool = True) -> None:
+    """Runs an absl ``main`` after one line naming the device (only for commands that
+    `computes` with TensorFlow; the others never start it), so that a `U2FusionError` or a
     failed file operation (a full disk, a folder without permission) ends as ``error:
     <message>`` and exit 1, and Ctrl-C as ``interrupted; <on_interrupt>`` (what was kept, how
     to resume) and exit 130. TensorFlow's logs show only with ``--verbose`` (see
@@ -51,7 +52,8 @@ def run_main(main: Callable[[list[str]], None], on_interrupt: str) -> None:
     def guarded(argv: list[str]) -> None:
         if not flags.FLAGS.verbose:
             logging.set_verbosity(logging.WARNING)
-        log(device_line())
+        if computes:
+            log(device_line())
         try:
             main(argv)
         except U2FusionError as error:

@@ -578,4 +578,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("from", None, "Copy from this local data root instead of downloading.")
     flags.DEFINE_string("base_url", RAW_URL, "Download from this mirror of the repositories.")
     flags.DEFINE_integer("workers", WORKERS, "Files downloaded at a time.", lower_bound=1)
-    cli.run_main(main, on_interrupt="every file in place is verified; run it again to get the rest")
+    cli.run_main(
+        main,
+        on_interrupt="every file in place is verified; run it again to get the rest",
+        computes=False,
+    )
