@@ -213,13 +213,13 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
 
     from u2fusion_tf.config import TrainConfig
     from u2fusion_tf.data import (
-        PairSource,
         PatchFiles,
         epoch_dataset,
         epoch_plan,
         load_patches,
         prepare,
     )
+    from u2fusion_tf.datasets import PairSet
     from u2fusion_tf.train import Trainer
 
     batch = 18
@@ -233,7 +233,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
             cv2.imwrite(str(root / "a" / f"{stem}.png"), image)
             cv2.imwrite(str(root / "b" / f"{stem}.png"), cv2.GaussianBlur(image, (0, 0), 2))
         path = str(root / "patches.h5")
-        prepare([PairSource("bench", root / "a", root / "b")], path, "multi-modal", "none",
+        prepare([PairSet("bench", root / "a", root / "b")], path, "multi-modal", "none",
                 vgg_precision="bf16", log=lambda _: None)  # fmt: skip
         config = TrainConfig(data_files={}, run_dir=str(root / "run"), vgg_weights="none")
         step = Trainer(config, log=lambda _: None).make_train_step(100.0)
