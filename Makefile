@@ -29,7 +29,7 @@ FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare $(DATA_ROOT_FLAG) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test lint data train-all tensorboard bench results paper ablation-data ablations ablation-report
+.PHONY: install demo test parity lint data train-all tensorboard bench results paper ablation-data ablations ablation-report
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -39,8 +39,14 @@ demo:
 	$(PYTHON) -m u2fusion_tf.fuse --inputs data/examples/focus_near.png data/examples/focus_far.png --output $(OUT)/demo/focus.png
 	$(PYTHON) -m u2fusion_tf.fuse --inputs data/examples/exposure_under.png data/examples/exposure_over.png --output $(OUT)/demo/exposure.png
 
+# The suite in two processes, each test file whole in one of them (its fixtures built once).
 test: lint
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile
+
+# The fused Y of all 35 u2fusion_test pairs against the authors' TF1 graph (the test suite
+# checks the first pair of each set).
+parity:
+	$(PYTHON) -m pytest -q tests/test_weights.py -k authors_tf1 --all-pairs
 
 lint:
 	ruff check .

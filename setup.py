@@ -25,7 +25,7 @@ setup(
         "absl-py",
     ],
     extras_require={
-        "test": ["pytest", "ruff", "scikit-image", "matplotlib"],
+        "test": ["pytest", "pytest-xdist", "ruff", "scikit-image", "matplotlib"],
         "plots": ["matplotlib"],
     },
 )

@@ -16,6 +16,20 @@ SHARED = Path(os.environ.get("U2FUSION_SHARED", REPOSITORY_ROOT.parent / "shared
 OFFICIAL_PREFIX = SHARED / "official" / "u2fusion_tf1" / "model.ckpt"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-pairs",
+        action="store_true",
+        help="Check parity with the authors' program on all 35 u2fusion_test pairs (`make "
+        "parity`), not only the first pair of each set.",
+    )
+
+
+@pytest.fixture(scope="session")
+def all_pairs(request) -> bool:
+    return request.config.getoption("--all-pairs")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The datasets: ../shared/data, else where `python -m u2fusion_tf.datasets fetch` puts

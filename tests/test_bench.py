@@ -8,7 +8,9 @@ from u2fusion_tf import bench
 
 
 def test_a_small_benchmark_reports_every_figure(shared_data):
-    """One repeat, no 24-megapixel run, the first pair of each u2fusion_test set for accuracy."""
+    """One repeat at small sides, no 24-megapixel run, the first pair of each u2fusion_test set
+    for accuracy."""
+    sides = (96, 192)
     report = bench.run(
         repeats=1,
         large_side=0,
@@ -16,14 +18,16 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
         data_root=shared_data,
         accuracy_pairs_per_set=1,
         folder_pairs=2,
+        sides=sides,
     )
     json.dumps(report)  # what --json writes
     for precision in bench.PRECISIONS:
-        assert [row["size"] for row in report[precision]["fusion"]] == ["256x256", "1024x1024"]
+        assert [row["size"] for row in report[precision]["fusion"]] == ["96x96", "192x192"]
         assert all(row["gflops"] > 0 for row in report[precision]["fusion"])
         # the convolutions are most of fusion's time (scaled to the same number of pixels)
         alone, whole = report[precision]["convolutions_alone"], report[precision]["fusion"][1]
-        pixels = (bench.CONVOLUTIONS_SIDE / bench.FUSION_SIDES[1]) ** 2
+        assert alone["size"] == "96x96"  # half the largest side
+        pixels = (96 / 192) ** 2
         assert 0.3 < alone["seconds"] / (whole["seconds"] * pixels) < 1.5
         assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
     feed = report["input_pipeline"]
@@ -34,7 +38,7 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert 0 < accuracy["mean_abs_diff"] < 1 / 255  # bf16 really computed in bf16
     for weights, tolerance in (("float32", 1e-5), ("float16", 2e-3)):
         rows = report["tflite"][weights]
-        assert [row["size"] for row in rows] == ["256x256", "1024x1024"]
+        assert [row["size"] for row in rows] == ["96x96", "192x192"]
         assert all(row["speed_vs_tensorflow"] > 0 for row in rows)
         assert all(row["max_abs_diff"] < tolerance for row in rows)
     folder = report["folder"]
@@ -45,5 +49,6 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert "folder fusion (2 pairs of u2fusion_test/vis-ir/RoadScene, float32)" in text
     assert "bf16 vs float32 fused Y (u2fusion.weights.h5 weights) on 6 test pairs" in text
     assert text.count("| float32 |") == 4 and text.count("| bf16 |") == 4
-    assert text.count("the ten convolutions alone, 512x512") == 2
+    assert text.count("the ten convolutions alone, 96x96") == 2
+    assert "bf16 fusion speed-up at 192x192: " in text
     assert "fed by tf.data from HDF5" in text

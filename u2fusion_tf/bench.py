@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +63,8 @@ VGG_FLOPS = sum(2 * 9 * side * side * c_in * c_out for side, c_in, c_out in VGG_
 LARGE_SIDE = 4899
 """A 4899x4899 pair is 24.0 megapixels."""
 FUSION_SIDES = (256, 1024)
-CONVOLUTIONS_SIDE = 512
-"""Side at which the ten convolutions are timed alone."""
+"""Sides of the square pairs whose fusion is timed; the ten convolutions are also timed alone at
+half the largest (`convolutions_row`), and the bf16 speed-up is read at the largest."""
 
 
 def flops_per_pixel() -> int:
@@ -290,7 +290,7 @@ def bf16_accuracy(data_root: Path, pairs_per_set: int = 0) -> dict | None:
     return {"weights": weights_name, **fusion_difference(sets, bf16, f32, pairs_per_set)}
 
 
-def tflite_rows(model: U2FusionNet, repeats: int) -> dict:
+def tflite_rows(model: U2FusionNet, repeats: int, sides: Sequence[int] = FUSION_SIDES) -> dict:
     """TFLite (XNNPACK) fusion beside TensorFlow's, per TFLite weight storage: seconds, the
     ratio TensorFlow s / TFLite s (> 1: TFLite is faster) and max |TFLite - TF| fused Y."""
     from u2fusion_tf.export import TFLITE_WEIGHTS, TFLiteFusion, tflite_bytes
@@ -299,7 +299,7 @@ def tflite_rows(model: U2FusionNet, repeats: int) -> dict:
     for weights in TFLITE_WEIGHTS:
         engine = TFLiteFusion(tflite_bytes(model, weights))
         rows[weights] = []
-        for side in FUSION_SIDES:
+        for side in sides:
             sources = tf.random.uniform((1, side, side, 2), seed=1).numpy()
             seconds = median_seconds(lambda engine=engine, x=sources: engine.infer(x), repeats)
             reference = median_seconds(lambda x=sources: model.infer(x).numpy(), repeats)
@@ -351,6 +351,7 @@ def run(
     data_root: Path,
     accuracy_pairs_per_set: int = 0,
     folder_pairs: int = 0,
+    sides: Sequence[int] = FUSION_SIDES,
 ) -> dict:
     report = {
         "machine": {
@@ -365,22 +366,25 @@ def run(
     for precision in PRECISIONS:
         ceiling = report["ceilings_gflops"][precision]
         model, _ = generator(precision)
-        rows = [fusion_row(model, side, repeats, f32) for side in FUSION_SIDES]
+        rows = [fusion_row(model, side, repeats, f32) for side in sides]
         if large_side:
             rows.append(large_fusion_row(precision, large_side, f32))
         report[precision] = {
             "fusion": rows,
-            "convolutions_alone": convolutions_row(model, CONVOLUTIONS_SIDE, repeats, f32),
+            "convolutions_alone": convolutions_row(model, max(sides) // 2, repeats, f32),
             "training": training_rows(precision, repeats, train_steps),
             "vgg_measure": measure_row(precision, repeats, ceiling),
         }
     report["input_pipeline"] = input_pipeline_row(repeats, train_steps)
-    report["bf16"]["fusion_speedup_1024"] = (
-        report["bf16"]["fusion"][1]["gflops"] / report["float32"]["fusion"][1]["gflops"]
-    )
+    largest = sides.index(max(sides))
+    report["bf16"]["fusion_speedup"] = {
+        "size": report["bf16"]["fusion"][largest]["size"],
+        "ratio": report["bf16"]["fusion"][largest]["gflops"]
+        / report["float32"]["fusion"][largest]["gflops"],
+    }
     report["bf16"]["accuracy"] = bf16_accuracy(data_root, accuracy_pairs_per_set)
     model, _ = generator("float32")
-    report["tflite"] = tflite_rows(model, repeats)
+    report["tflite"] = tflite_rows(model, repeats, sides)
     report["folder"] = folder_rows(model, data_root, repeats, folder_pairs)
     report["peak_rss_gb_this_process"] = peak_rss_gb()
     return report
@@ -434,7 +438,8 @@ def format_report(report: dict) -> str:
     ]
     accuracy = report["bf16"].get("accuracy")
     lines.append("")
-    lines.append(f"bf16 fusion speed-up at 1024x1024: {report['bf16']['fusion_speedup_1024']:.2f}x")
+    speedup = report["bf16"]["fusion_speedup"]
+    lines.append(f"bf16 fusion speed-up at {speedup['size']}: {speedup['ratio']:.2f}x")
     if accuracy:
         lines.append(
             f"bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} "
