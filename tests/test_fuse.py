@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -16,6 +17,7 @@ from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
+    PIPE_WAIT_SECONDS,
     authors_8bit,
     fuse_chroma,
     read_image,
@@ -280,6 +282,27 @@ def test_cli_output_over_a_source_is_refused(pair, random_weights_file):
         == f"error: {pair[0]}: is the input {pair[0]}; choose another output"
     )
     assert pair[0].read_bytes() == original
+
+
+def test_an_image_from_a_pipe_that_pauses_is_read_whole(tmp_path):
+    """A pipe's data may come in pieces, with pauses longer than a read waits for it."""
+    image = np.round(255 * smooth_random((40, 30))).astype(np.uint8)
+    encoded = cv2.imencode(".png", image)[1].tobytes()
+    fifo = tmp_path / "slow.png"
+    os.mkfifo(fifo)
+
+    def write_slowly():
+        with open(fifo, "wb", buffering=0) as stream:
+            for start in range(0, len(encoded), 200):
+                stream.write(encoded[start : start + 200])
+                time.sleep(PIPE_WAIT_SECONDS * 1.5)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    read = read_image(fifo)
+    writer.join()
+    assert len(encoded) > 400
+    np.testing.assert_array_equal(np.round(read * 255).astype(np.uint8), image)
 
 
 def test_cli_ctrl_c_is_one_line_and_exit_130(pair, tmp_path, random_weights_file):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import os
+import select
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +73,26 @@ def max_pixels() -> int:
     return int(value)
 
 
+PIPE_WAIT_SECONDS = 0.2
+"""How long a read of a pipe waits for data before Python gets to handle a Ctrl-C."""
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of a file, or of a pipe (np.fromfile cannot read one). A pipe is read in slices
+    with `select`, returning to Python between them: a Ctrl-C that lands just before a blocking
+    read of a silent pipe would otherwise go unhandled until data comes."""
+    with open(path, "rb", buffering=0) as stream:
+        if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return stream.readall()
+        chunks = []
+        while True:
+            ready, _, _ = select.select([stream], [], [], PIPE_WAIT_SECONDS)
+            chunk = stream.read(1 << 16) if ready else b""
+            if ready and not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) RGB for colour.
 
@@ -83,8 +105,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if os.path.isdir(path):
         raise ImageError(path, "is a folder, not an image")
     try:
-        with open(path, "rb") as stream:  # not np.fromfile, which cannot read a pipe
-            encoded = np.frombuffer(stream.read(), np.uint8)
+        encoded = np.frombuffer(read_bytes(path), np.uint8)
     except OSError as error:
         raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
     size, limit = declared_size(encoded[:HEADER_BYTES].tobytes()), max_pixels()
