@@ -30,6 +30,7 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
         pixels = (96 / 192) ** 2
         assert 0.3 < alone["seconds"] / (whole["seconds"] * pixels) < 1.5
         assert set(report[precision]["training"]) == {"precomputed", "vgg_in_step", "speedup"}
+    assert set(report["determinism"]["seconds_per_step"]) == {"deterministic", "nondeterministic"}
     feed = report["input_pipeline"]
     assert feed["seconds_per_step_in_memory"] > 0 and feed["seconds_per_step_pipeline"] > 0
     accuracy = report["bf16"]["accuracy"]
@@ -52,3 +53,4 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert text.count("the ten convolutions alone, 96x96") == 2
     assert "bf16 fusion speed-up at 192x192: " in text
     assert "fed by tf.data from HDF5" in text
+    assert "with op determinism (the default)" in text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
+import signal
 import subprocess
 import sys
 import types
@@ -22,6 +24,7 @@ from u2fusion_tf.train import (
     check_flags,
     fisher_batch_indices,
     flag_key,
+    without_determinism_hint,
 )
 from u2fusion_tf.weights import load_model
 
@@ -278,3 +281,60 @@ def test_flags_that_cannot_train_are_refused_before_training(changes, message):
     check_flags(train_flags(), TASKS)
     with pytest.raises(U2FusionError, match=message):
         check_flags(train_flags(**changes), TASKS)
+
+
+def train_process(task_files, run_dir, **popen):
+    """``python -m u2fusion_tf.train`` (deterministic by default) on the tiny data: the tasks
+    multi-modal (1 epoch) and multi-exposure (3 epochs of 3 steps, checkpointed after every
+    step), logging every step."""
+    command = [sys.executable, "-m", "u2fusion_tf.train", "--run_dir", str(run_dir)]
+    command += ["--data_dir", os.path.dirname(task_files["multi-modal"])]
+    command += ["--tasks", "multi-modal,multi-exposure", "--vgg_weights", "none"]
+    command += ["--epochs_multi_modal", "1", "--epochs_multi_exposure", "3", "--batch_size", "6"]
+    command += ["--c_multi_modal", "0.1", "--c_multi_exposure", "0.1", "--log_every", "1"]
+    command += ["--fisher_batches", "2", "--fisher_batch_size", "3", "--validation_patches", "4"]
+    command += ["--validate_every", "3", "--checkpoint_minutes", "1e-9"]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def final_weights(run_dir):
+    model = load_model(os.path.join(run_dir, "task2-multi-exposure.weights.h5"))
+    return [variable.numpy() for variable in model.trainable_variables]
+
+
+def test_deterministic_runs_and_a_killed_run_resumed_end_with_identical_weights(
+    task_files, tmp_path
+):
+    """Two runs give identical weights, and so does a run killed (SIGKILL) in the middle of its
+    second task and run again."""
+    for name in ("first", "second"):
+        process = train_process(task_files, tmp_path / name)
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    killed = train_process(task_files, tmp_path / "killed")
+    for line in killed.stderr:  # the second epoch of task 2 has begun: kill it there
+        if "task multi-exposure epoch 2/3 batch 1/3" in line:
+            killed.kill()
+            break
+    assert killed.wait(timeout=300) == -signal.SIGKILL
+    assert not os.path.exists(tmp_path / "killed" / "task2-multi-exposure.weights.h5")
+    resumed = train_process(task_files, tmp_path / "killed")
+    _, log = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, log
+    assert re.search(r"resumed from .*: task 2, epoch [23], step [0-3]\n", log), log
+    assert "WARNING" not in log
+    first = final_weights(tmp_path / "first")
+    assert sum(np.abs(variable).sum() for variable in first) > 0
+    for other in ("second", "killed"):
+        for ours, theirs in zip(first, final_weights(tmp_path / other), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_an_op_without_a_deterministic_kernel_is_a_one_line_hint():
+    message = "Deterministic GPU implementation of unsorted segment reduction op not available."
+    error = tf.errors.UnimplementedError(None, None, message + "\n\t [[{{node x}}]]")
+    hint = without_determinism_hint(error, deterministic=True)
+    assert isinstance(hint, U2FusionError)
+    assert str(hint) == message + "; train with --nodeterministic on this device"
+    assert without_determinism_hint(error, deterministic=False) is error
+    other = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+    assert without_determinism_hint(other, deterministic=True) is other

@@ -172,8 +172,27 @@ def large_fusion_row(precision: str, side: int, ceiling: float) -> dict:
     }
 
 
-def training_rows(precision: str, repeats: int, steps: int) -> dict:
-    """Seconds per step with stored degrees vs with VGG16 run inside the step (batch 18, 64x64)."""
+def determinism_row(repeats: int, steps: int) -> dict:
+    """Seconds per float32 training step (stored degrees) with and without op determinism, each
+    timed in a fresh process (``--training_step``): TensorFlow cannot turn it off once on."""
+    seconds = {}
+    for mode in TRAINING_STEP_MODES:
+        command = [sys.executable, "-m", "u2fusion_tf.bench", "--training_step", mode]
+        command += ["--repeats", str(repeats), "--train_steps", str(steps)]
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        seconds[mode] = json.loads(result.stdout.strip().splitlines()[-1])["seconds_per_step"]
+    return {
+        "seconds_per_step": seconds,
+        "cost": seconds["deterministic"] / seconds["nondeterministic"] - 1,
+    }
+
+
+TRAINING_STEP_MODES = ("deterministic", "nondeterministic")
+
+
+def training_rows(precision: str, repeats: int, steps: int, deterministic: bool = False) -> dict:
+    """Seconds per step with stored degrees vs with VGG16 run inside the step (batch 18, 64x64),
+    with TensorFlow's op determinism or (as the bench process keeps it) without."""
     from u2fusion_tf.config import TrainConfig
     from u2fusion_tf.train import Trainer
 
@@ -190,6 +209,7 @@ def training_rows(precision: str, repeats: int, steps: int) -> dict:
                 measure_online=online,
                 vgg_precision=precision,
                 precision=precision,
+                deterministic=deterministic,
             )
             step = Trainer(config, log=lambda _: None).make_train_step(100.0)
 
@@ -235,7 +255,9 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
         path = str(root / "patches.h5")
         prepare([PairSet("bench", root / "a", root / "b")], path, "multi-modal", "none",
                 vgg_precision="bf16", log=lambda _: None)  # fmt: skip
-        config = TrainConfig(data_files={}, run_dir=str(root / "run"), vgg_weights="none")
+        config = TrainConfig(
+            data_files={}, run_dir=str(root / "run"), vgg_weights="none", deterministic=False
+        )
         step = Trainer(config, log=lambda _: None).make_train_step(100.0)
         files = PatchFiles(path)
         rows = np.arange(len(files))
@@ -376,6 +398,7 @@ def run(
             "vgg_measure": measure_row(precision, repeats, ceiling),
         }
     report["input_pipeline"] = input_pipeline_row(repeats, train_steps)
+    report["determinism"] = determinism_row(repeats, train_steps)
     largest = sides.index(max(sides))
     report["bf16"]["fusion_speedup"] = {
         "size": report["bf16"]["fusion"][largest]["size"],
@@ -436,6 +459,12 @@ def format_report(report: dict) -> str:
         f"memory, {feed['seconds_per_step_pipeline']:.3f} fed by tf.data from HDF5 "
         f"(ratio {feed['ratio']:.2f})",
     ]
+    cost = report["determinism"]
+    lines.append(
+        f"float32 train s/step: {cost['seconds_per_step']['deterministic']:.3f} with op "
+        f"determinism (the default), {cost['seconds_per_step']['nondeterministic']:.3f} "
+        f"without (--nodeterministic): {cost['cost']:+.1%}"
+    )
     accuracy = report["bf16"].get("accuracy")
     lines.append("")
     speedup = report["bf16"]["fusion_speedup"]
@@ -475,6 +504,11 @@ def main(argv: list[str]) -> None:
     if FLAGS.tiled_fusion:
         print(json.dumps(tiled_fusion(FLAGS.tiled_fusion, FLAGS.large_side)))
         return
+    if FLAGS.training_step:
+        deterministic = FLAGS.training_step == "deterministic"
+        rows = training_rows("float32", FLAGS.repeats, FLAGS.train_steps, deterministic)
+        print(json.dumps(rows["precomputed"]))
+        return
     report = run(
         FLAGS.repeats, FLAGS.large_side, FLAGS.train_steps, resolve_data_root(FLAGS.data_root)
     )
@@ -495,5 +529,12 @@ if __name__ == "__main__":
         None,
         "Only time the large tiled fusion in this precision and print it as JSON (the bench runs "
         "this in a child process, to measure its peak memory alone).",
+    )
+    flags.DEFINE_enum(
+        "training_step",
+        None,
+        list(TRAINING_STEP_MODES),
+        "Only time the float32 training step in this mode and print it as JSON (the bench runs "
+        "this in child processes, since op determinism cannot be turned off once on).",
     )
     cli.run_main(main, on_interrupt="no figures were written")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.files import write_atomically
 
 UNREADABLE = "unreadable"
 """Subfolder that receives the checkpoints that could not be restored."""
@@ -55,11 +56,7 @@ def restore_newest_readable(
                 f"skipped unreadable checkpoint(s), moved to {os.path.join(folder, UNREADABLE)}: "
                 + "; ".join(skipped)
             )
-        tf.compat.v1.train.update_checkpoint_state(
-            folder,
-            prefix,
-            all_model_checkpoint_paths=list(reversed(prefixes[position:])),
-        )
+        write_checkpoint_state(folder, prefixes[position:])
         return prefix
     if skipped:
         raise U2FusionError(
@@ -67,6 +64,15 @@ def restore_newest_readable(
             "to start the run over"
         )
     return None
+
+
+def write_checkpoint_state(folder: str, prefixes: list[str]) -> None:
+    """Rewrites the ``checkpoint`` state file (TensorFlow's CheckpointState, as text) to name
+    `prefixes`, newest first, with the newest as the latest."""
+    names = [os.path.basename(prefix) for prefix in reversed(prefixes)]
+    lines = [f'model_checkpoint_path: "{names[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    write_atomically(os.path.join(folder, "checkpoint"), ("\n".join(lines) + "\n").encode())
 
 
 def _move_aside(folder: str, prefixes: list[str]) -> None:

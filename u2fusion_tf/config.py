@@ -92,7 +92,16 @@ class TrainConfig:
     log_every: int = setting(20, "Steps between log lines.")
     checkpoint_minutes: float = setting(5.0, "Minutes between mid-task checkpoints.")
     stop_after_tasks: int = setting(0, "Stop after this many tasks in this call (0: all).")
-    seed: int = setting(0, "Seed of shuffling, source swaps and validation split.")
+    seed: int = setting(
+        0,
+        "Seed of the initial weights, shuffling, source swaps, Fisher batches and validation "
+        "split.",
+    )
+    deterministic: bool = setting(
+        True,
+        "TensorFlow op determinism: a run (and a killed run resumed) gives bit-identical weights "
+        "every time; --nodeterministic lets TensorFlow pick faster nondeterministic kernels.",
+    )
     strategy: str = setting(
         "auto",
         "tf.distribute strategy: auto (mirrored with several GPUs, else one_device), one_device, "

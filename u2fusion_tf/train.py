@@ -114,12 +114,22 @@ def fisher_batch_indices(
     return [order[start : start + batch_size] for start in starts]
 
 
+def make_reproducible(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy and TensorFlow (the initial weights) from `seed`, and with
+    `deterministic` makes TensorFlow's ops bit-reproducible for the rest of the process: with
+    the seeded data order, a rerun, or a killed run resumed, ends with identical weights."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
 class Trainer:
     """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes."""
 
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
         self.config = config
         self.log = log
+        make_reproducible(config.seed, config.deterministic)
         self.strategy = make_strategy(config.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
@@ -540,6 +550,15 @@ def check_flags(values, order: Sequence[str]) -> None:
             check_writable(values.output)
 
 
+def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> Exception:
+    """A TensorFlow error, as a one-line `U2FusionError` when op determinism caused it (an op
+    with no deterministic kernel on this device); any other error unchanged."""
+    first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
+    if deterministic and "determinis" in error.message.lower():
+        return U2FusionError(f"{first_line}; train with --nodeterministic on this device")
+    return error
+
+
 def main(argv: list[str]) -> None:
     del argv
     order = FLAGS.tasks
@@ -553,7 +572,10 @@ def main(argv: list[str]) -> None:
         run_dir=FLAGS.run_dir,
     )
     trainer = Trainer(settings, log=cli.log)
-    final = trainer.run()
+    try:
+        final = trainer.run()
+    except tf.errors.OpError as error:
+        raise without_determinism_hint(error, settings.deterministic) from error
     if FLAGS.output and trainer.chief and int(trainer.task_index) == len(order):
         save_weights(trainer.model, FLAGS.output)
         cli.log(f"wrote {FLAGS.output} (the weights after task {len(order)}, {final})")
