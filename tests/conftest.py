@@ -141,6 +141,19 @@ def tiny_run(task_files) -> Callable:
 
 
 @pytest.fixture(scope="session")
+def summary_tags() -> Callable:
+    """The TensorBoard tags a training run over `tasks` writes, as the README lists them:
+    (scalar tags, image tags, histogram tags)."""
+
+    def tags(tasks) -> tuple[set[str], set[str], set[str]]:
+        scalars = {"loss/total", "loss/ssim", "loss/mse", "loss/ewc", "degrees/w1", "degrees/w2"}
+        scalars |= {f"val/{task}" for task in tasks}
+        return scalars, {"images/source1", "images/source2", "images/fused"}, {"ewc/fisher"}
+
+    return tags
+
+
+@pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """Picks TCP ports of 127.0.0.1 that nothing listens on at the time."""
 

@@ -43,6 +43,7 @@ from u2fusion_tf.datasets import DATA_ROOT_HELP, evaluation_sets, resolve_data_r
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.evaluate import format_table, summarize
 from u2fusion_tf.files import write_atomically
+from u2fusion_tf.paper import PUBLISHED
 
 EWC_RUNS = ("no-ewc", "baseline")
 """Fig. 18-19: without EWC (the paper's first plot), then with it."""
@@ -56,43 +57,50 @@ MISSING = "n/a"
 MU_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 HISTOGRAM_BINS = 60
 
+TABLE5_SETS = {published.dataset: published.compared_with[0] for published in PUBLISHED}
+"""The paper's test sets (those of its Tables 1-4, `u2fusion_tf.paper.PUBLISHED`) and our
+copies of their pairs (`u2fusion_tf.evaluate`)."""
 PAPER_TABLE_5 = {
-    # Typed from the paper's Table 5 (CC / MG, means over each test set, no std given).
-    ("multi-modal", "multi-exposure", "multi-focus"): {
-        "TNO": (0.5370, 0.0467),
-        "RoadScene": (0.6347, 0.0594),
-        "Harvard": (0.8442, 0.0933),
-        "dataset in [41]": (0.8378, 0.0647),
-        "EMPA HDR": (0.8158, 0.0597),
-        "Lytro": (0.9723, 0.0677),
-    },
-    ("multi-exposure", "multi-modal", "multi-focus"): {
-        "TNO": (0.5359, 0.0480),
-        "RoadScene": (0.6242, 0.0592),
-        "Harvard": (0.8335, 0.0950),
-        "dataset in [41]": (0.8191, 0.0672),
-        "EMPA HDR": (0.8065, 0.0639),
-        "Lytro": (0.9724, 0.0700),
-    },
-    ("multi-focus", "multi-modal", "multi-exposure"): {
-        "TNO": (0.5319, 0.0383),
-        "RoadScene": (0.6613, 0.0516),
-        "Harvard": (0.8406, 0.0873),
-        "dataset in [41]": (0.8322, 0.0611),
-        "EMPA HDR": (0.8081, 0.0572),
-        "Lytro": (0.9803, 0.0563),
-    },
+    # Typed from the paper's Table 5 (CC / MG, means over each test set in the order of
+    # TABLE5_SETS, no std given).
+    order: dict(zip(TABLE5_SETS, scores, strict=True))
+    for order, scores in (
+        (
+            ("multi-modal", "multi-exposure", "multi-focus"),
+            [
+                (0.5370, 0.0467),
+                (0.6347, 0.0594),
+                (0.8442, 0.0933),
+                (0.8378, 0.0647),
+                (0.8158, 0.0597),
+                (0.9723, 0.0677),
+            ],
+        ),
+        (
+            ("multi-exposure", "multi-modal", "multi-focus"),
+            [
+                (0.5359, 0.0480),
+                (0.6242, 0.0592),
+                (0.8335, 0.0950),
+                (0.8191, 0.0672),
+                (0.8065, 0.0639),
+                (0.9724, 0.0700),
+            ],
+        ),
+        (
+            ("multi-focus", "multi-modal", "multi-exposure"),
+            [
+                (0.5319, 0.0383),
+                (0.6613, 0.0516),
+                (0.8406, 0.0873),
+                (0.8322, 0.0611),
+                (0.8081, 0.0572),
+                (0.9803, 0.0563),
+            ],
+        ),
+    )
 }
 """The paper's Table 5: training order -> its test set -> (CC, MG)."""
-TABLE5_SETS = {
-    "TNO": "u2fusion_test-vis-ir-TNO",
-    "RoadScene": "u2fusion_test-vis-ir-RoadScene",
-    "Harvard": "u2fusion_test-medical",
-    "dataset in [41]": "u2fusion_test-multi-exposure-dataset1",
-    "EMPA HDR": "u2fusion_test-multi-exposure-dataset2",
-    "Lytro": "u2fusion_test-multi-focus",
-}
-"""The paper's test sets and our copies of their pairs (`u2fusion_tf.evaluate`)."""
 
 CLAIMS = {
     "fig18": "when training DenseNet on task 3 without EWC, the loss on the validation dataset "
