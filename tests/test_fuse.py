@@ -284,6 +284,25 @@ def test_cli_output_over_a_source_is_refused(pair, random_weights_file):
     assert pair[0].read_bytes() == original
 
 
+def test_cli_max_pixels_sets_the_pixel_limit(pair, tmp_path, random_weights_file):
+    """The sources are 30x24 = 720 pixels."""
+    output = tmp_path / "f.png"
+    refused = run_fuse(
+        "--inputs", *pair, "--output", output, "--max_pixels", 719, weights=random_weights_file
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert last_line(refused.stderr) == (
+        f"error: {pair[0]}: declares 30x24 pixels, more than the limit of 719 "
+        "(raise it with --max_pixels or U2FUSION_MAX_PIXELS)"
+    )
+    assert not output.exists()
+    accepted = run_fuse(
+        "--inputs", *pair, "--output", output, "--max_pixels", 720, weights=random_weights_file
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert output.is_file()
+
+
 def test_an_image_from_a_pipe_that_pauses_is_read_whole(tmp_path):
     """A pipe's data may come in pieces, with pauses longer than a read waits for it."""
     image = np.round(255 * smooth_random((40, 30))).astype(np.uint8)

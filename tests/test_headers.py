@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.headers import declared_size
-from u2fusion_tf.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, read_image
+from u2fusion_tf.headers import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, declared_size
+from u2fusion_tf.images import read_image
 
 IMAGE = np.random.default_rng(2).integers(0, 256, (30, 41, 3), dtype=np.uint8)
 

@@ -18,12 +18,14 @@ names with different meanings (``--output``, ``--out_dir``), which absl refuses 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
 from absl import app, flags
 
 from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.headers import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from u2fusion_tf.precision import ALIASES, PRECISIONS, canonical_precision
 
 
@@ -36,7 +38,12 @@ INTERRUPTED_EXIT = 130
 """The shell's status for a command stopped by Ctrl-C (128 + SIGINT)."""
 
 
-def run_main(main: Callable[[list[str]], None], on_interrupt: str, computes: bool = True) -> None:
+def run_main(
+    main: Callable[[list[str]], None],
+    on_interrupt: str,
+    computes: bool = True,
+    reads_images: bool = False,
+) -> None:
     """Runs an absl ``main`` after one line naming the device (only for commands that
     `computes` with TensorFlow; the others never start it), so that a `U2FusionError` or a
     failed file operation (a full disk, a folder without permission) ends as ``error:
@@ -48,10 +55,20 @@ def run_main(main: Callable[[list[str]], None], on_interrupt: str, computes: boo
     from u2fusion_tf.startup import device_line
 
     flags.DEFINE_boolean("verbose", False, "Show TensorFlow's own start-up and progress logs.")
+    if reads_images:
+        flags.DEFINE_integer(
+            "max_pixels",
+            None,
+            f"Refuse images whose header declares more pixels (width x height) than this; "
+            f"default ${MAX_PIXELS_ENV} or {DEFAULT_MAX_PIXELS}.",
+            lower_bound=1,
+        )
 
     def guarded(argv: list[str]) -> None:
         if not flags.FLAGS.verbose:
             logging.set_verbosity(logging.WARNING)
+        if reads_images and flags.FLAGS.max_pixels:
+            os.environ[MAX_PIXELS_ENV] = str(flags.FLAGS.max_pixels)  # read by `read_image`
         if computes:
             log(device_line())
         try:

@@ -585,4 +585,8 @@ if __name__ == "__main__":
         lower_bound=1,
     )
     flags.mark_flags_as_required(["task", "output"])
-    cli.run_main(main, on_interrupt="no patch file was written; run it again to start over")
+    cli.run_main(
+        main,
+        on_interrupt="no patch file was written; run it again to start over",
+        reads_images=True,
+    )

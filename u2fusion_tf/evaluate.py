@@ -288,5 +288,7 @@ if __name__ == "__main__":
         "fuse_dir", None, "Where --fuse_with writes (default results/<weights name>)."
     )
     cli.run_main(
-        main, on_interrupt="no table or CSV was written; fused images already written are complete"
+        main,
+        on_interrupt="no table or CSV was written; fused images already written are complete",
+        reads_images=True,
     )

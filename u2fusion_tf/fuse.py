@@ -384,5 +384,7 @@ if __name__ == "__main__":
     )
     define_output_scaling_flag()
     cli.run_main(
-        main, on_interrupt="outputs already written are complete and no partial file is left"
+        main,
+        on_interrupt="outputs already written are complete and no partial file is left",
+        reads_images=True,
     )

@@ -4,13 +4,34 @@ Decoders allocate what the header declares before they find the data missing, so
 claiming 30000x30000 pixels cost gigabytes. Reading the header first lets `read_image` refuse
 such files cheaply. Covered: PNG, JPEG, BMP, TIFF (first page), PNM/PAM/PFM and GIF. Other
 formats OpenCV reads (WebP, whose sides stop at 16383; JPEG 2000, OpenEXR, Radiance HDR, Sun
-raster) report None and are left to OpenCV's own limit of 2^30 pixels.
+raster) report None and are left to OpenCV's own limit of 2^30 pixels. The limit images are
+held to is `max_pixels()`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+
+from u2fusion_tf.errors import U2FusionError
+
+MAX_PIXELS_ENV = "U2FUSION_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 1 << 28
+"""268 million pixels (16384x16384): about 3 GB as float32 RGB, the most one pair of sources can
+take on a machine with 8 GB and still be fused in tiles."""
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) `read_image` accepts: ``$U2FUSION_MAX_PIXELS`` (which
+    the commands' ``--max_pixels`` sets), or `DEFAULT_MAX_PIXELS`."""
+    value = os.environ.get(MAX_PIXELS_ENV, "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    if not value.isdigit() or int(value) == 0:
+        raise U2FusionError(f"{MAX_PIXELS_ENV}={value}: expected a positive number of pixels")
+    return int(value)
+
 
 _PNM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n?)*(\d+)")
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD9)}

@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from u2fusion_tf.errors import FileError, ImageError, U2FusionError
+from u2fusion_tf.errors import FileError, ImageError
 from u2fusion_tf.files import check_writable, write_atomically
-from u2fusion_tf.headers import declared_size
+from u2fusion_tf.headers import MAX_PIXELS_ENV, declared_size, max_pixels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 """What the fuse tool writes as 8-bit images (and what it looks for when pairing folders)."""
@@ -35,11 +35,6 @@ OUTPUT_SCALINGS = ("none", "authors")
 ``authors``: as the authors' test program saves it, ``scipy.misc.toimage(output, cmin=0,
 cmax=output.max())``, which stretches each image by 1 / its maximum (a factor of 1.1-1.55 on many
 of their test pairs); the paper's tables were computed on images saved this way."""
-
-MAX_PIXELS_ENV = "U2FUSION_MAX_PIXELS"
-DEFAULT_MAX_PIXELS = 1 << 28
-"""268 million pixels (16384x16384): about 3 GB as float32 RGB, the most one pair of sources can
-take on a machine with 8 GB and still be fused in tiles."""
 
 HEADER_BYTES = 1 << 20
 """How much of a file is searched for its declared size (JPEG metadata may come first)."""
@@ -60,17 +55,6 @@ YCBCR_TO_RGB = np.array(
     ]
 )
 """Rows give R, G, B from Y, Cb - 0.5, Cr - 0.5 (the inverse of `RGB_TO_YCBCR`)."""
-
-
-def max_pixels() -> int:
-    """The largest image (width x height) `read_image` accepts: ``$U2FUSION_MAX_PIXELS``, or
-    `DEFAULT_MAX_PIXELS`."""
-    value = os.environ.get(MAX_PIXELS_ENV, "")
-    if not value:
-        return DEFAULT_MAX_PIXELS
-    if not value.isdigit() or int(value) == 0:
-        raise U2FusionError(f"{MAX_PIXELS_ENV}={value}: expected a positive number of pixels")
-    return int(value)
 
 
 PIPE_WAIT_SECONDS = 0.2
@@ -113,7 +97,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(
             path,
             f"declares {size[0]}x{size[1]} pixels, more than the limit of {limit} "
-            f"(set {MAX_PIXELS_ENV} to raise it)",
+            f"(raise it with --max_pixels or {MAX_PIXELS_ENV})",
         )
     try:
         pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if encoded.size else None

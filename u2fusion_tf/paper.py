@@ -374,4 +374,8 @@ if __name__ == "__main__":
     )
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
     flags.DEFINE_list("tables", [str(t) for t in TABLES], "The paper's tables to reproduce.")
-    cli.run_main(main, on_interrupt="fused images already written are complete; run it again")
+    cli.run_main(
+        main,
+        on_interrupt="fused images already written are complete; run it again",
+        reads_images=True,
+    )

@@ -297,4 +297,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
     define_output_scaling_flag()
-    cli.run_main(main, on_interrupt="files already written are complete; run it again to finish")
+    cli.run_main(
+        main,
+        on_interrupt="files already written are complete; run it again to finish",
+        reads_images=True,
+    )
