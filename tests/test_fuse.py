@@ -68,6 +68,18 @@ def test_ycbcr_round_trip_and_known_values():
     np.testing.assert_allclose([y[0, 0], cb[0, 0], cr[0, 0]], [0.299, 0.5 - 0.1687, 1.0], atol=1e-6)
 
 
+def test_ycbcr_to_rgb_is_the_jpeg_formulas_in_float32():
+    """Element by element, as `make results` has always computed it: a matrix product sums in
+    another order and moves an 8-bit level here and there."""
+    y, cb, cr = (RNG.uniform(0, 1, (64, 64)).astype(np.float32) for _ in range(3))
+    r = y + 1.402 * (cr - 0.5)
+    g = y - 0.34414 * (cb - 0.5) - 0.71414 * (cr - 0.5)
+    b = y + 1.772 * (cb - 0.5)
+    rgb = ycbcr_to_rgb(y, cb, cr)
+    assert rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb, np.stack([r, g, b], axis=-1))
+
+
 def test_chroma_fusion_eq10():
     c1 = np.array([0.5, 0.7, 0.2, 0.5], np.float32)
     c2 = np.array([0.5, 0.4, 0.9, 0.8], np.float32)

@@ -146,8 +146,12 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """The inverse of `rgb_to_ycbcr` (not clipped; writing clips)."""
-    ycbcr = np.stack([y, cb - CHROMA_CENTRE, cr - CHROMA_CENTRE], axis=-1).astype(np.float32)
-    return ycbcr @ YCBCR_TO_RGB.T.astype(np.float32)
+    (_, _, r_cr), (_, g_cb, g_cr), (_, b_cb, _) = YCBCR_TO_RGB.tolist()  # weak Python floats
+    cb, cr = cb - CHROMA_CENTRE, cr - CHROMA_CENTRE
+    r = y + r_cr * cr
+    g = y + g_cb * cb + g_cr * cr
+    b = y + b_cb * cb
+    return np.stack([r, g, b], axis=-1).astype(np.float32)
 
 
 def to_luminance(image: np.ndarray) -> np.ndarray:
