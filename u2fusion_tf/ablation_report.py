@@ -190,6 +190,11 @@ def read_runs(runs_dir: Path) -> dict[str, Run]:
     return runs
 
 
+def _table_lines(caption: str, table: str, runs: Sequence[Run]) -> list[str]:
+    """A report section's body: what the table shows, the table, and the runs behind it."""
+    return [caption, "", table, "", runs_line(runs), ""]
+
+
 def runs_line(runs: Sequence[Run]) -> str:
     """The sentence under a table that says which runs produced it."""
     return (
@@ -607,16 +612,13 @@ def write_report(
     ewc_runs = [runs[v] for v in EWC_RUNS if v in runs]
     events = {run.variant: read_events(run.folder) for run in ewc_runs}
     if ewc_runs:
-        lines += [
+        lines += _table_lines(
             "Held-out similarity loss L_sim (Eq. 6) of each task learnt so far, on its held-out "
             "patches, at the end of every task (lower is better); the last column is its change "
             "from the end of its own task to the end of the last task the run has finished.",
-            "",
             forgetting_table(ewc_runs, events),
-            "",
-            runs_line(ewc_runs),
-            "",
-        ]
+            ewc_runs,
+        )
         if plt is not None:
             images["fig18-similarity-loss.png"] = plot_similarity_loss(plt, ewc_runs, events)
     lines += _figure_lines("fig18-similarity-loss.png", "Fig. 18", link, images, skipped_figures)
@@ -626,15 +628,12 @@ def write_report(
     mus = {run.variant: mu_after_each_task(run) for run in ewc_runs}
     mu_runs = [run for run in ewc_runs if mus[run.variant]]
     if mu_runs:
-        lines += [
+        lines += _table_lines(
             "mu (Eq. 9: the mean of the Fisher diagonals of the tasks learnt so far, measured "
             "after each task, with and without EWC) over all weights of the generator.",
-            "",
             mu_table(mu_runs, mus),
-            "",
-            runs_line(mu_runs),
-            "",
-        ]
+            mu_runs,
+        )
         if plt is not None:
             images["fig19-importance.png"] = plot_mu_histograms(plt, mu_runs, mus)
     lines += _figure_lines("fig19-importance.png", "Fig. 19", link, images, skipped_figures)
@@ -680,17 +679,14 @@ def write_report(
     lines += ["## Table 5: the training order", "", *claim("table5", "Sec. 5.4")]
     order_runs = [finished[v] for v in ORDER_RUNS if v in finished]
     if order_scores:
-        lines += [
+        lines += _table_lines(
             "CC / MG per test set: the paper's Table 5, then this code's models on our copies "
             f"of the paper's test pairs (`u2fusion_test`{_first(max_pairs)}, fewer pairs than "
             "the paper scored). "
             "Paper convention (images in [0, 1]); MG is the average gradient AG.",
-            "",
             table5(order_runs, order_scores),
-            "",
-            runs_line(order_runs),
-            "",
-        ]
+            order_runs,
+        )
     lines += _note(missing_note(runs, ORDER_RUNS, finished=True))
     if skipped:
         lines += ["## Skipped pairs", "", *(f"- {line}" for line in skipped), ""]
