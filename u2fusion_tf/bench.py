@@ -172,6 +172,9 @@ def large_fusion_row(precision: str, side: int, ceiling: float) -> dict:
     }
 
 
+TRAINING_STEP_MODES = ("deterministic", "nondeterministic")
+
+
 def determinism_row(repeats: int, steps: int) -> dict:
     """Seconds per float32 training step (stored degrees) with and without op determinism, each
     timed in a fresh process (``--training_step``): TensorFlow cannot turn it off once on."""
@@ -185,9 +188,6 @@ def determinism_row(repeats: int, steps: int) -> dict:
         "seconds_per_step": seconds,
         "cost": seconds["deterministic"] / seconds["nondeterministic"] - 1,
     }
-
-
-TRAINING_STEP_MODES = ("deterministic", "nondeterministic")
 
 
 def training_rows(precision: str, repeats: int, steps: int, deterministic: bool = False) -> dict:

@@ -553,8 +553,8 @@ def check_flags(values, order: Sequence[str]) -> None:
 def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> Exception:
     """A TensorFlow error, as a one-line `U2FusionError` when op determinism caused it (an op
     with no deterministic kernel on this device); any other error unchanged."""
-    first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
     if deterministic and "determinis" in error.message.lower():
+        first_line = error.message.strip().splitlines()[0]
         return U2FusionError(f"{first_line}; train with --nodeterministic on this device")
     return error
 
@@ -575,7 +575,10 @@ def main(argv: list[str]) -> None:
     try:
         final = trainer.run()
     except tf.errors.OpError as error:
-        raise without_determinism_hint(error, settings.deterministic) from error
+        hint = without_determinism_hint(error, settings.deterministic)
+        if hint is error:
+            raise
+        raise hint from error
     if FLAGS.output and trainer.chief and int(trainer.task_index) == len(order):
         save_weights(trainer.model, FLAGS.output)
         cli.log(f"wrote {FLAGS.output} (the weights after task {len(order)}, {final})")
