@@ -272,6 +272,15 @@ def test_from_a_local_copy_every_file_is_verified_and_verify_names_what_changed(
     assert verify(root, files) == []
 
 
+def test_verify_of_a_root_that_is_not_there_is_one_line(tmp_path):
+    result = run_datasets("verify", "--root", tmp_path / "absent")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'absent'}: not a folder; "
+        f"`python -m u2fusion_tf.datasets fetch --root {tmp_path / 'absent'}` fills it"
+    ]
+
+
 def test_fetch_names_every_file_it_could_not_get(shared_data, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(shared_data / U2FUSION_TEST, copy / U2FUSION_TEST)

@@ -548,6 +548,8 @@ def main(argv: list[str]) -> None:
     files = read_manifest(FLAGS.datasets)
     log = cli.log
     if argv[1] == "verify":
+        if not root.is_dir():
+            raise U2FusionError(f"{root}: not a folder; `{fetch_command(root)}` fills it")
         problems = verify(root, files)
         for problem in problems:
             log(problem)
