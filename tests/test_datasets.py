@@ -125,7 +125,7 @@ class Mirror:
     """A web server on 127.0.0.1 serving real dataset files under the raw-URL layout. Per file
     it can misbehave: "bad" (one byte changed), "cut" (half the bytes, then the connection
     closes), "flaky" (HTTP 503 the first time), "stall" (half the bytes, then silence until
-    `release` is set)."""
+    `release` is set), "long" (the bytes twice)."""
 
     def __init__(self, files: list[DataFile], data_root: Path):
         self.bodies = {file.url(""): (data_root / file.path).read_bytes() for file in files}
@@ -143,6 +143,8 @@ class Mirror:
                     return
                 if how == "bad":
                     body = bytes([body[0] ^ 1]) + body[1:]
+                if how == "long":
+                    body = body * 2
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -203,6 +205,18 @@ def test_fetch_puts_only_verified_files_in_place_and_a_rerun_gets_only_the_rest(
     assert (fetched, failures) == (2, [])
     assert set(mirror.requests) == {bad.url(""), cut.url("")}
     assert files_under(root) == {file.path for file in files} and verify(root, files) == []
+
+
+def test_a_file_longer_than_the_manifest_says_is_not_read_to_its_end(mirror, tmp_path):
+    (file,) = read_manifest([U2FUSION_TEST])[:1]
+    mirror.behaviour[file.url("")] = "long"
+    root = tmp_path / "root"
+    fetched, failures = Fetcher(root, base_url=mirror.url, log=lambda line: None).fetch([file])
+    assert fetched == 0 and mirror.requests[file.url("")] == 1
+    assert failures == [
+        f"{file.path}: longer than the manifest's {file.size} bytes ({file.url(mirror.url)})"
+    ]
+    assert files_under(root) == set()
 
 
 def run_datasets(*args) -> subprocess.CompletedProcess:

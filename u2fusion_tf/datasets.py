@@ -458,6 +458,10 @@ class Fetcher:
                 while block := self.read(stream, file):
                     if self.stop.is_set():
                         raise StoppedError
+                    if size + len(block) > file.size:  # never more than the manifest's bytes
+                        raise U2FusionError(
+                            f"longer than the manifest's {file.size} bytes ({self.origin(file)})"
+                        )
                     out.write(block)
                     digest.update(block)
                     size += len(block)
