@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -224,16 +225,15 @@ def run_datasets(*args) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def test_a_killed_fetch_leaves_no_file_under_its_final_name_and_a_rerun_completes_it(
-    mirror, tmp_path
-):
+def start_a_stalled_fetch(mirror, root: Path) -> tuple[subprocess.Popen, DataFile]:
+    """`fetch` of u2fusion_test from the mirror, returned once the largest file's download has
+    stalled halfway with its partial file written."""
     files = read_manifest([U2FUSION_TEST])
     stalled = max(files, key=lambda file: file.size)
     mirror.behaviour[stalled.url("")] = "stall"
-    root = tmp_path / "root"
     command = [sys.executable, "-m", "u2fusion_tf.datasets", "fetch", "--datasets"]
     command += [U2FUSION_TEST, "--root", str(root), "--base_url", mirror.url]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     partial = root / Path(stalled.path).with_name(f".{Path(stalled.path).name}.part")
     try:
         assert mirror.stalled.wait(120), "the download of the stalled file never started"
@@ -242,9 +242,21 @@ def test_a_killed_fetch_leaves_no_file_under_its_final_name_and_a_rerun_complete
                 break
             time.sleep(0.1)
         assert partial.exists(), "the stalled file is being written under a temporary name"
-    finally:
+    except BaseException:
         process.kill()
         process.wait()
+        raise
+    return process, stalled
+
+
+def test_a_killed_fetch_leaves_no_file_under_its_final_name_and_a_rerun_completes_it(
+    mirror, tmp_path
+):
+    files = read_manifest([U2FUSION_TEST])
+    root = tmp_path / "root"
+    process, stalled = start_a_stalled_fetch(mirror, root)
+    process.kill()
+    process.wait()
     assert not (root / stalled.path).exists()
     in_place = [file for file in files if (root / file.path).exists()]
     assert verify(root, in_place) == []
@@ -260,6 +272,23 @@ def test_a_killed_fetch_leaves_no_file_under_its_final_name_and_a_rerun_complete
     )
     assert set(mirror.requests) == {file.url("") for file in files if file not in in_place}
     assert files_under(root) == {file.path for file in files} and verify(root, files) == []
+
+
+def test_ctrl_c_ends_a_stalled_fetch_at_once_and_removes_its_partial_file(mirror, tmp_path):
+    root = tmp_path / "root"
+    process, stalled = start_a_stalled_fetch(mirror, root)
+    process.send_signal(signal.SIGINT)
+    try:  # without waiting for the silent server (it would hold the download 60 s)
+        stderr = process.communicate(timeout=20)[1].decode()
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert stderr.splitlines()[-1] == (
+        "interrupted; every file in place is verified; run it again to get the rest"
+    )
+    assert not list(root.rglob("*.part")) and not (root / stalled.path).exists()
+    in_place = [file for file in read_manifest([U2FUSION_TEST]) if (root / file.path).exists()]
+    assert verify(root, in_place) == []
 
 
 def test_from_a_local_copy_every_file_is_verified_and_verify_names_what_changed(

@@ -32,13 +32,13 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -427,6 +427,9 @@ class Fetcher:
         self.root, self.source, self.base_url = Path(root), source, base_url.rstrip("/")
         self.workers, self.backoff, self.log = workers, backoff, log
         self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.partials: set[Path] = set()
+        """The `.part` files being written, removed by `abandon`."""
 
     def origin(self, file: DataFile) -> str:
         return str(Path(self.source) / file.path) if self.source else file.url(self.base_url)
@@ -454,7 +457,7 @@ class Fetcher:
         """Copies the file's bytes into `partial`; returns their SHA-256."""
         digest, size = hashlib.sha256(), 0
         try:
-            with self.open(file) as stream, open(partial, "wb") as out:
+            with self.open(file) as stream, self.create(partial) as out:
                 while block := self.read(stream, file):
                     if self.stop.is_set():
                         raise StoppedError
@@ -471,6 +474,25 @@ class Fetcher:
         if size != file.size:
             raise TransientError(f"cut short: {size} of {file.size} bytes ({self.origin(file)})")
         return digest.hexdigest()
+
+    def create(self, partial: Path) -> BinaryIO:
+        """Opens `partial` for writing unless the fetch was stopped (both under the lock, so
+        `abandon` sees every partial file that exists)."""
+        with self.lock:
+            if self.stop.is_set():
+                raise StoppedError
+            out = open(partial, "wb")  # noqa: SIM115 (closed by the caller's with)
+            self.partials.add(partial)
+        return out
+
+    def abandon(self) -> None:
+        """Stops the fetch and removes the partial files of the downloads under way, without
+        waiting for them (a silent server can hold a download for `TIMEOUT` seconds)."""
+        with self.lock:
+            self.stop.set()
+            partials = list(self.partials)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
 
     def read(self, stream: BinaryIO, file: DataFile) -> bytes:
         try:
@@ -506,6 +528,8 @@ class Fetcher:
             move_into_place(str(partial), str(target))
         finally:
             partial.unlink(missing_ok=True)
+            with self.lock:
+                self.partials.discard(partial)
         progress.done(file)
         return True
 
@@ -519,28 +543,46 @@ class Fetcher:
         except OSError as error:
             raise U2FusionError(f"{self.root}: cannot be created ({error.strerror})") from error
         progress = Progress(files, self.log)
-        fetched, failures, failed_in_a_row = 0, [], 0
-        executor = ThreadPoolExecutor(self.workers)
-        try:
-            futures = {executor.submit(self.fetch_file, file, progress): file for file in files}
-            for future in as_completed(futures):
-                path = futures[future].path
+        pending, outcomes = queue.SimpleQueue(), queue.SimpleQueue()
+        for file in files:
+            pending.put(file)
+
+        def work() -> None:
+            while True:
                 try:
-                    fetched += future.result()
-                    failed_in_a_row = 0
-                except StoppedError:
-                    failures.append(f"{path}: not tried (stopped after {GIVE_UP_AFTER} failures)")
-                except U2FusionError as error:
-                    failures.append(f"{path}: {error}")
+                    file = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcomes.put((file, self.fetch_file(file, progress)))
+                except Exception as error:  # reported by the main thread
+                    outcomes.put((file, error))
+
+        for _ in range(min(self.workers, len(files))):
+            # daemons: a Ctrl-C ends the command without waiting for a silent server
+            threading.Thread(target=work, daemon=True).start()
+        fetched, failures, failed_in_a_row = 0, [], 0
+        try:
+            for _ in files:
+                file, outcome = outcomes.get()
+                if isinstance(outcome, StoppedError):
+                    failures.append(
+                        f"{file.path}: not tried (stopped after {GIVE_UP_AFTER} failures)"
+                    )
+                elif isinstance(outcome, U2FusionError):
+                    failures.append(f"{file.path}: {outcome}")
                     failed_in_a_row += 1
                     if failed_in_a_row == GIVE_UP_AFTER:
                         self.log(f"{GIVE_UP_AFTER} files failed in a row: not trying the rest")
                         self.stop.set()
-        except KeyboardInterrupt:
-            self.stop.set()  # the downloads under way stop at their next block
+                elif isinstance(outcome, Exception):
+                    raise outcome
+                else:
+                    fetched += outcome
+                    failed_in_a_row = 0
+        except BaseException:
+            self.abandon()
             raise
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
         progress.show(final=True)
         return fetched, sorted(failures)
 
