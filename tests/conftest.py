@@ -1,5 +1,6 @@
 """Shared fixtures: the datasets and the authors' checkpoint (from the read-only ../shared
-folder) and small random-weight models for tests that need a network but not its training."""
+folder, or where the README's set-up says) and small random-weight models for tests that need a
+network but not its training."""
 
 from __future__ import annotations
 
@@ -57,11 +58,18 @@ def paper_text() -> str:
 
 @pytest.fixture
 def official_env(monkeypatch) -> str:
-    """Points U2FUSION_OFFICIAL_CKPT at the authors' checkpoint in ../shared, or skips."""
-    if not OFFICIAL_PREFIX.with_suffix(".ckpt.index").is_file():
-        pytest.skip(f"{OFFICIAL_PREFIX}.* not found: the authors' checkpoint sits in ../shared")
-    monkeypatch.setenv("U2FUSION_OFFICIAL_CKPT", str(OFFICIAL_PREFIX))
-    return str(OFFICIAL_PREFIX)
+    """The authors' checkpoint: the prefix U2FUSION_OFFICIAL_CKPT names if set, else the copy in
+    ../shared; or a skip saying how to point the tests at one."""
+    from u2fusion_tf.weights import OFFICIAL_ENV
+
+    prefix = os.environ.get(OFFICIAL_ENV) or str(OFFICIAL_PREFIX)
+    if not Path(f"{prefix}.index").is_file():
+        pytest.skip(
+            f"{prefix}.index not found: set {OFFICIAL_ENV} to the prefix of a copy of the "
+            "authors' checkpoint (the weights section of the README says where to get one)"
+        )
+    monkeypatch.setenv(OFFICIAL_ENV, prefix)
+    return prefix
 
 
 @pytest.fixture(scope="session")
