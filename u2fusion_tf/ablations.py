@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from absl import flags
 
@@ -79,7 +79,11 @@ def train_command(data_dir: str, run_dir: str, variant: str, train_flags: Sequen
 
 
 def train_variant(
-    data_dir: str, runs_dir: str, variant: str, train_flags: Sequence[str], log=print
+    data_dir: str,
+    runs_dir: str,
+    variant: str,
+    train_flags: Sequence[str],
+    log: Callable[[str], None] = print,
 ) -> None:
     """Trains (or resumes) one variant. A variant that others start from keeps a copy of its
     run folder as it stood after its first task (``<variant>-task1``); those others start from
@@ -103,7 +107,9 @@ def train_variant(
     run(command)
 
 
-def first_task_snapshot(runs_dir: str, variant: str, command: list, log=print) -> str:
+def first_task_snapshot(
+    runs_dir: str, variant: str, command: list[str], log: Callable[[str], None] = print
+) -> str:
     """``<runs_dir>/<variant>-task1``: the variant's run folder right after its first task,
     training that task first if needed."""
     run_dir, snapshot = os.path.join(runs_dir, variant), os.path.join(runs_dir, f"{variant}-task1")

@@ -42,9 +42,10 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import h5py
@@ -57,6 +58,9 @@ from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import check_writable, replaced_atomically
 from u2fusion_tf.images import read_image, require_same_size, to_luminance
 from u2fusion_tf.shards import check_shard, take_shard
+
+if TYPE_CHECKING:  # TensorFlow is imported where it computes, not by the command line
+    import tensorflow as tf
 
 FLAGS = flags.FLAGS
 
@@ -199,7 +203,7 @@ def prepare(
     flips: Sequence[str] = ("none",),
     shard: int = 0,
     num_shards: int = 1,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> int:
     """Writes the task's HDF5 patch file (with `num_shards` > 1, shard `shard` of it, named by
     `shard_path`); returns the number of patches."""
@@ -431,7 +435,7 @@ def epoch_dataset(
     parts: int = 1,
     pipeline: int = 0,
     pipelines: int = 1,
-):
+) -> tf.data.Dataset:
     """The batches of one epoch (`epoch_plan` over `rows` of `files`) from `first_step` on, as a
     `tf.data.Dataset` of (sources, information) that reads and swaps ahead of the training step.
 

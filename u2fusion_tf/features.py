@@ -133,7 +133,9 @@ def laplacian_energy(features: list[tf.Tensor]) -> tf.Tensor:
     return tf.add_n(energies) / len(features)
 
 
-def information_measure(head: VGGFeatureHead, patches, batch_size: int = 32) -> tf.Tensor:
+def information_measure(
+    head: VGGFeatureHead, patches: np.ndarray | tf.Tensor, batch_size: int = 32
+) -> tf.Tensor:
     """g (Eq. 1) of each gray patch (B, h, w, 1) in [0, 1], in batches of `batch_size`."""
     patches = tf.convert_to_tensor(patches, tf.float32)
     if patches.shape[0] is not None and patches.shape[0] <= batch_size:
@@ -144,6 +146,8 @@ def information_measure(head: VGGFeatureHead, patches, batch_size: int = 32) -> 
     )
 
 
-def preservation_degrees(g1, g2, c: float) -> tf.Tensor:
+def preservation_degrees(
+    g1: np.ndarray | tf.Tensor, g2: np.ndarray | tf.Tensor, c: float
+) -> tf.Tensor:
     """Eq. 2: [w1, w2] = softmax([g1 / c, g2 / c]) for each batch item, shape (B, 2)."""
     return tf.nn.softmax(tf.stack([g1, g2], axis=-1) / c, axis=-1)

@@ -268,7 +268,9 @@ class Trainer:
         }
         return losses, degrees, fused
 
-    def make_train_step(self, c: float):
+    def make_train_step(
+        self, c: float
+    ) -> Callable[[tf.Tensor, tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]]:
         """One step on a batch (on several replicas, each replica's piece of it): the gradient
         of L, RMSProp, and every weight clipped to [-clip, clip]; returns the losses and the
         batch's mean degrees [w1, w2].
@@ -374,7 +376,7 @@ class Trainer:
             self.save_checkpoint()
         self.finish_task(index)
 
-    def train_epoch(self, index: int, data: TaskData, train_step, per_epoch: int) -> None:
+    def train_epoch(self, index: int, data: TaskData, train_step: Callable, per_epoch: int) -> None:
         """The epoch's batches (a seeded shuffle, half of them with the sources swapped) from
         the step its progress stands at, read by the `tf.data` pipeline, each replica given its
         piece."""
@@ -529,7 +531,7 @@ class Trainer:
         self.writer.flush()
 
 
-def check_flags(values, order: Sequence[str]) -> None:
+def check_flags(values: flags.FlagValues, order: Sequence[str]) -> None:
     """Refuses settings that cannot train, before any data is read or any step is taken."""
     at_least_one = {
         "batch_size": values.batch_size,
