@@ -25,6 +25,20 @@ def test_quality_bar_reports_a_model_more_than_five_percent_behind():
     assert "| close | -4.0% | +0.0% | +0.0% |" in table
 
 
+def test_a_report_names_the_weights_it_scored(random_weights_file, tmp_path):
+    """A report of other weights must not pass for the shipped model's: named, with a digest."""
+    from u2fusion_tf.datasets import sha256_of
+    from u2fusion_tf.weights import SHIPPED_WEIGHTS
+
+    other = results.describe_weights(str(random_weights_file))
+    assert other == f"the model `random.weights.h5` (SHA-256 {sha256_of(random_weights_file)[:12]})"
+    shipped_copy = tmp_path / SHIPPED_WEIGHTS.name
+    shipped_copy.write_bytes(SHIPPED_WEIGHTS.read_bytes())
+    assert results.describe_weights(str(shipped_copy)).startswith("the model `u2fusion.weights.h5`")
+    assert results.describe_weights(str(SHIPPED_WEIGHTS)).startswith("the shipped model ")
+    assert results.describe_weights("official") == "the authors' checkpoint"
+
+
 def test_results_of_the_authors_model_against_itself(official_env, shared_data, tmp_path):
     """One pair per set: every table, method and figure row is there, and a model compared with
     itself sits exactly on the quality bar."""
@@ -41,6 +55,7 @@ def test_results_of_the_authors_model_against_itself(official_env, shared_data, 
     report = (tmp_path / "report" / "results.md").read_text()
     tables = dict.fromkeys(s.table for s in sets)
     assert len(tables) == 8
+    assert "`u2fusion` is the authors' checkpoint." in report
     for table in tables:
         section = report.split(f"## {table}\n", 1)[1].split("\n## ", 1)[0]
         assert "| u2fusion (n=" in section and "| official (n=" in section

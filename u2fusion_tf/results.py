@@ -32,7 +32,13 @@ import numpy as np
 from absl import flags
 
 from u2fusion_tf import baselines, cli
-from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
+from u2fusion_tf.datasets import (
+    DATA_ROOT_HELP,
+    PairSet,
+    evaluation_sets,
+    resolve_data_root,
+    sha256_of,
+)
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.evaluate import format_table, score_folders, summarize, write_csv
 from u2fusion_tf.files import write_atomically
@@ -40,7 +46,7 @@ from u2fusion_tf.fuse import define_output_scaling_flag, fuse, fuse_ycbcr_with, 
 from u2fusion_tf.images import read_image, scale_output, write_image
 from u2fusion_tf.metrics import METRIC_NAMES
 from u2fusion_tf.model import U2FusionNet
-from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+from u2fusion_tf.weights import OFFICIAL, default_weights, is_shipped, load_model
 
 FLAGS = flags.FLAGS
 
@@ -189,12 +195,22 @@ class Report:
     """Per-image rows of every method, standard convention."""
     scaling: str = "none"
     """The output scaling of the networks' images (`OUTPUT_SCALINGS`)."""
+    model: str = ""
+    """What the ``u2fusion`` column is (`describe_weights`)."""
     examples: dict[str, tuple[str, dict[str, Path]]] = field(default_factory=dict)
     """The first pair of each dataset: its label and its images by `FIGURE_COLUMNS` name."""
     skipped: list[str] = field(default_factory=list)
 
     def summaries(self) -> dict[str, dict]:
         return {table: summarize(rows, METRIC_NAMES) for table, rows in self.scores.items()}
+
+
+def describe_weights(weights: str) -> str:
+    """Names the reported model in ``results.md``, so a report of other weights says so."""
+    if weights == OFFICIAL:
+        return "the authors' checkpoint"
+    name = "the shipped model" if is_shipped(weights) else "the model"
+    return f"{name} `{Path(weights).name}` (SHA-256 {sha256_of(weights)[:12]})"
 
 
 def collect(
@@ -208,7 +224,7 @@ def collect(
     """Fuses every test set with every method into `out_dir` and scores the results."""
     sets = evaluation_sets(data_root)
     networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
-    report = Report(scaling=scaling)
+    report = Report(scaling=scaling, model=describe_weights(weights))
     for evaluation_set in sets:
         fusions = methods(networks, evaluation_set.task, scaling)
         folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
@@ -234,13 +250,13 @@ def render(report: Report) -> str:
         "Written by `make results` (`python -m u2fusion_tf.results`). Standard convention "
         "(images on the 0-255 scale; see the README for both conventions); mean ± std over the "
         "test pairs; fused images scored as 8-bit PNG, the networks' with output scaling "
-        f"`{report.scaling}`.",
+        f"`{report.scaling}`. `u2fusion` is {report.model}.",
         "",
     ]
     for table, summary in summaries.items():
         lines += [f"## {table}", "", format_table(summary, METRIC_NAMES, markdown=True), ""]
     lines += [
-        "## Quality bar: the shipped model relative to the authors' model",
+        "## Quality bar: u2fusion relative to the authors' model",
         "",
         f"u2fusion / official - 1 (the bar: no worse than -{QUALITY_BAR_TOLERANCE:.0%}).",
         "",

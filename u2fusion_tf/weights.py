@@ -112,6 +112,11 @@ def default_weights() -> str:
     return str(SHIPPED_WEIGHTS) if SHIPPED_WEIGHTS.is_file() else OFFICIAL
 
 
+def is_shipped(weights: str | os.PathLike) -> bool:
+    """Whether `weights` is the file in ``checkpoints/`` (whatever path names it)."""
+    return SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
+
+
 def load_model(weights: str | os.PathLike | None = None, precision: str = "float32") -> U2FusionNet:
     """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None
     (default), computing in `precision` ("float32" or "bf16")."""
@@ -126,8 +131,7 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
     model = U2FusionNet(precision)
     if weights == OFFICIAL:
         return import_official_checkpoint(official_checkpoint(), model)
-    shipped = SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
-    if shipped and sha256_of(weights) != SHIPPED_SHA256:
+    if is_shipped(weights) and sha256_of(weights) != SHIPPED_SHA256:
         cli.log(
             f"warning: {weights}: SHA-256 differs from the model this project ships "
             "(retrained or damaged); using it"
