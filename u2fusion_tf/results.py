@@ -191,12 +191,12 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
 class Report:
     """What `collect` measured, per table (a dataset, or a group of the paper's test pairs)."""
 
+    model: str
+    """What the ``u2fusion`` column is (`describe_weights`)."""
     scores: dict[str, list[dict]] = field(default_factory=dict)
     """Per-image rows of every method, standard convention."""
     scaling: str = "none"
     """The output scaling of the networks' images (`OUTPUT_SCALINGS`)."""
-    model: str = ""
-    """What the ``u2fusion`` column is (`describe_weights`)."""
     examples: dict[str, tuple[str, dict[str, Path]]] = field(default_factory=dict)
     """The first pair of each dataset: its label and its images by `FIGURE_COLUMNS` name."""
     skipped: list[str] = field(default_factory=list)
@@ -224,7 +224,7 @@ def collect(
     """Fuses every test set with every method into `out_dir` and scores the results."""
     sets = evaluation_sets(data_root)
     networks = {"u2fusion": load_model(weights), "official": load_model(OFFICIAL)}
-    report = Report(scaling=scaling, model=describe_weights(weights))
+    report = Report(describe_weights(weights), scaling=scaling)
     for evaluation_set in sets:
         fusions = methods(networks, evaluation_set.task, scaling)
         folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
