@@ -154,7 +154,14 @@ def summary_tags() -> Callable:
     (scalar tags, image tags, histogram tags)."""
 
     def tags(tasks) -> tuple[set[str], set[str], set[str]]:
-        scalars = {"loss/total", "loss/ssim", "loss/mse", "loss/ewc", "degrees/w1", "degrees/w2"}
+        scalars = {
+            "loss/total",
+            "loss/ssim",
+            "loss/mse",
+            "loss/lambda_ewc",
+            "degrees/w1",
+            "degrees/w2",
+        }
         scalars |= {f"val/{task}" for task in tasks}
         return scalars, {"images/source1", "images/source2", "images/fused"}, {"ewc/fisher"}
 

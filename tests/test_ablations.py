@@ -25,10 +25,12 @@ def tiny_schedule() -> list[str]:
     return flags
 
 
-def run_ablations(task_files, runs: Path, variants: str) -> subprocess.CompletedProcess:
+def run_ablations(
+    task_files, runs: Path, variants: str, seeds: str = "0"
+) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "u2fusion_tf.ablations", "--data_dir"]
     command += [os.path.dirname(task_files[TASKS[0]]), "--runs_dir", str(runs)]
-    command += ["--variants", variants, "--", *tiny_schedule()]
+    command += ["--variants", variants, "--seeds", seeds, "--", *tiny_schedule()]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
@@ -37,8 +39,8 @@ def weights(path: Path) -> list[np.ndarray]:
 
 
 def test_no_ewc_starts_from_the_baseline_after_task_one_and_reruns_resume(task_files, tmp_path):
-    runs = tmp_path / "runs"
-    result = run_ablations(task_files, runs, "baseline,no-ewc")
+    result = run_ablations(task_files, tmp_path / "runs", "baseline,no-ewc")
+    runs = tmp_path / "runs" / "seed0"
     assert result.returncode == 0, result.stderr[-2000:]
     first = "task1-multi-modal.weights.h5"
     for a, b in zip(
@@ -61,7 +63,7 @@ def test_no_ewc_starts_from_the_baseline_after_task_one_and_reruns_resume(task_f
     assert "--noewc" in provenance["command"] and provenance["commit"]
 
     stamp = (runs / "baseline" / last).stat().st_mtime
-    again = run_ablations(task_files, runs, "baseline")
+    again = run_ablations(task_files, tmp_path / "runs", "baseline")
     assert again.returncode == 0 and (runs / "baseline" / last).stat().st_mtime == stamp
 
 
@@ -71,3 +73,23 @@ def test_unknown_variant_is_a_one_line_error(task_files, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: unknown variant(s) no-adam; known: {', '.join(VARIANTS)}"
     )
+
+
+def test_each_seed_has_its_own_runs_and_lambda_variants_start_from_its_baseline(
+    task_files, tmp_path
+):
+    result = run_ablations(task_files, tmp_path / "runs", "baseline,lambda-8e6", seeds="0,1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, last = "task1-multi-modal.weights.h5", "task3-multi-focus.weights.h5"
+    seed0, seed1 = tmp_path / "runs" / "seed0", tmp_path / "runs" / "seed1"
+    for seed in (seed0, seed1):
+        for a, b in zip(
+            weights(seed / "baseline" / first), weights(seed / "lambda-8e6" / first), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+        assert json.loads((seed / "lambda-8e6" / "config.json").read_text())["ewc_lambda"] == 8e6
+    assert json.loads((seed1 / "baseline" / "config.json").read_text())["seed"] == 1
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(weights(seed0 / "baseline" / last), weights(seed1 / "baseline" / last))
+    ), "another seed trains another model"

@@ -80,7 +80,8 @@ def test_tensorboard_serves_the_runs_scalars_histograms_and_images(tensorboard, 
     assert [step for _, step, _ in totals] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(value) for _, _, value in totals)
     ewc = [
-        value for _, _, value in json.loads(get("plugin/scalars/scalars", run=".", tag="loss/ewc"))
+        value
+        for _, _, value in json.loads(get("plugin/scalars/scalars", run=".", tag="loss/lambda_ewc"))
     ]
     assert ewc[:3] == [0, 0, 0] and min(ewc[4:]) > 0, "the penalty acts from the second task on"
     curve = json.loads(get("plugin/scalars/scalars", run=".", tag=f"val/{TASKS[0]}"))

@@ -7,10 +7,14 @@ seed, so that only what the ablation changes differs.
     fixed-degrees   w1 = w2 = 0.5 instead of Eq. 2 (Fig. 22)
     exposure-first  exposure -> modal -> focus (Table 5)
     focus-first     focus -> modal -> exposure (Table 5)
+    lambda-8e3, lambda-8e5, lambda-8e6
+                    EWC's lambda a tenth, ten and a hundred times the paper's 8e4 (baseline);
+                    start from the baseline's task-1 weights like no-ewc
 
-``python -m u2fusion_tf.ablations --data_dir D --runs_dir R -- <train flags>`` trains the
-variants one after another as ``python -m u2fusion_tf.train --run_dir R/<variant> <train flags>
-<variant flags>``. Each training resumes from its checkpoints, so rerunning the command after
+Every variant is trained once per seed of ``--seeds``, so that an effect can be told from the
+spread between seeds. ``python -m u2fusion_tf.ablations --data_dir D --runs_dir R -- <train
+flags>`` trains them seed by seed, variant by variant, as ``python -m u2fusion_tf.train
+--run_dir R/seed<k>/<variant> <train flags> --seed <k> <variant flags>``. Each training resumes from its checkpoints, so rerunning the command after
 an interruption (or in a later sitting) carries on where it stopped; finished variants cost
 only a check. Each run folder gets ``provenance.json``: the code commit and the command.
 """
@@ -39,9 +43,16 @@ VARIANTS: dict[str, list[str]] = {
     "fixed-degrees": ["--fixed_degrees"],
     "exposure-first": ["--tasks", "multi-exposure,multi-modal,multi-focus"],
     "focus-first": ["--tasks", "multi-focus,multi-modal,multi-exposure"],
+    "lambda-8e3": ["--ewc_lambda", "8e3"],
+    "lambda-8e5": ["--ewc_lambda", "8e5"],
+    "lambda-8e6": ["--ewc_lambda", "8e6"],
 }
 """Each variant's flags on top of the common training flags."""
-SHARES_FIRST_TASK = {"no-ewc": "baseline"}
+SEEDS = (0, 1, 2)
+"""The seeds every variant is trained with by default."""
+SHARES_FIRST_TASK = {
+    variant: "baseline" for variant in ("no-ewc", "lambda-8e3", "lambda-8e5", "lambda-8e6")
+}
 """Variants that start from another variant's weights after its first task."""
 
 
@@ -144,6 +155,11 @@ def run(command: list) -> None:
         )
 
 
+def seed_folder(runs_dir: str, seed: int) -> str:
+    """The folder of one seed's run folders, ``<runs_dir>/seed<k>``."""
+    return os.path.join(runs_dir, f"seed{seed}")
+
+
 def main(argv: list[str]) -> None:
     unknown = [v for v in FLAGS.variants if v not in VARIANTS]
     if unknown:
@@ -151,14 +167,26 @@ def main(argv: list[str]) -> None:
             f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
         )
     train_flags = argv[1:]
-    for variant in FLAGS.variants:
-        train_variant(FLAGS.data_dir, FLAGS.runs_dir, variant, train_flags, log=cli.log)
+    if "--seed" in train_flags or any(f.startswith("--seed=") for f in train_flags):
+        raise U2FusionError("--seed: give the seeds with --seeds, before the --")
+    for seed in FLAGS.seeds:
+        for variant in FLAGS.variants:
+            train_variant(
+                FLAGS.data_dir,
+                seed_folder(FLAGS.runs_dir, seed),
+                variant,
+                [*train_flags, "--seed", str(seed)],
+                log=cli.log,
+            )
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
     flags.DEFINE_string("runs_dir", "runs/ablations", "One run folder per variant is made here.")
     flags.DEFINE_list("variants", list(VARIANTS), "Variants to train, in this order.")
+    flags.DEFINE_multi_integer(
+        "seeds", list(SEEDS), "Seeds to train every variant with, in this order.", lower_bound=0
+    )
     cli.run_main(
         main, on_interrupt="each variant's last checkpoint is kept; run it again to resume"
     )

@@ -251,7 +251,7 @@ class Trainer:
     def losses(
         self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
-        """L (Eq. 3) with its terms L_sim (Eq. 6), L_ssim, L_mse and L_ewc (Eq. 7); the degrees
+        """L (Eq. 3) with its terms L_sim (Eq. 6), L_ssim, L_mse and lambda * L_ewc (Eq. 7, "lambda_ewc"); the degrees
         (B, 2); and the fused batch."""
         config = self.config
         degrees = self.degrees(sources, information, c)
@@ -264,7 +264,7 @@ class Trainer:
             "sim": similarity["total"],
             "ssim": similarity["ssim"],
             "mse": similarity["mse"],
-            "ewc": ewc,
+            "lambda_ewc": lam * ewc,
         }
         return losses, degrees, fused
 
@@ -420,7 +420,7 @@ class Trainer:
                 f"step {int(self.global_step)} task {task} epoch {epoch + 1}/"
                 f"{config.epochs[task]} batch {step + 1}/{per_epoch} "
                 f"loss {float(losses['total']):.4f} (ssim {float(losses['ssim']):.4f} "
-                f"mse {float(losses['mse']):.5f} ewc {float(losses['ewc']):.3g}) "
+                f"mse {float(losses['mse']):.5f} lambda*ewc {float(losses['lambda_ewc']):.3g}) "
                 f"{rate:.2f} steps/s"
             )
         if config.validate_every and int(self.global_step) % config.validate_every == 0:
@@ -471,10 +471,10 @@ class Trainer:
         config = self.config
         started = time.monotonic()
         fishers = []
+        rng = np.random.default_rng([config.seed, index, 99])  # one stream: tasks drawn apart
         for learnt in config.task_order[: index + 1]:
             data = self.task_data(learnt)
             c = config.c[learnt]
-            rng = np.random.default_rng([config.seed, index, 99])
             batches = []
             for picked in fisher_batch_indices(
                 rng, len(data.train_rows), config.fisher_batches, config.fisher_batch_size
@@ -507,7 +507,7 @@ class Trainer:
     def write_step_summaries(self, losses: dict, degrees: tf.Tensor) -> None:
         """The step's losses and its batch's mean degrees [w1, w2]."""
         with self.writer.as_default(step=int(self.global_step)):
-            for name in ("total", "ssim", "mse", "ewc"):
+            for name in ("total", "ssim", "mse", "lambda_ewc"):
                 tf.summary.scalar(f"loss/{name}", losses[name])
             tf.summary.scalar("degrees/w1", degrees[0])
             tf.summary.scalar("degrees/w2", degrees[1])
