@@ -91,5 +91,7 @@ def test_each_seed_has_its_own_runs_and_lambda_variants_start_from_its_baseline(
     assert json.loads((seed1 / "baseline" / "config.json").read_text())["seed"] == 1
     assert not all(
         np.array_equal(a, b)
-        for a, b in zip(weights(seed0 / "baseline" / last), weights(seed1 / "baseline" / last))
+        for a, b in zip(
+            weights(seed0 / "baseline" / last), weights(seed1 / "baseline" / last), strict=True
+        )
     ), "another seed trains another model"

@@ -14,9 +14,10 @@ seed, so that only what the ablation changes differs.
 Every variant is trained once per seed of ``--seeds``, so that an effect can be told from the
 spread between seeds. ``python -m u2fusion_tf.ablations --data_dir D --runs_dir R -- <train
 flags>`` trains them seed by seed, variant by variant, as ``python -m u2fusion_tf.train
---run_dir R/seed<k>/<variant> <train flags> --seed <k> <variant flags>``. Each training resumes from its checkpoints, so rerunning the command after
-an interruption (or in a later sitting) carries on where it stopped; finished variants cost
-only a check. Each run folder gets ``provenance.json``: the code commit and the command.
+--run_dir R/seed<k>/<variant> <train flags> --seed <k> <variant flags>``. Each training
+resumes from its checkpoints, so rerunning the command after an interruption (or in a later
+sitting) carries on where it stopped; finished variants cost only a check. Each run folder
+gets ``provenance.json``: the code commit and the command.
 """
 
 from __future__ import annotations

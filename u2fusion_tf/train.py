@@ -251,8 +251,8 @@ class Trainer:
     def losses(
         self, sources: tf.Tensor, information: tf.Tensor, c: float, training: bool
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
-        """L (Eq. 3) with its terms L_sim (Eq. 6), L_ssim, L_mse and lambda * L_ewc (Eq. 7, "lambda_ewc"); the degrees
-        (B, 2); and the fused batch."""
+        """L (Eq. 3) with its terms L_sim (Eq. 6), L_ssim, L_mse and lambda * L_ewc (Eq. 7) as it
+        enters L ("lambda_ewc"); the degrees (B, 2); and the fused batch."""
         config = self.config
         degrees = self.degrees(sources, information, c)
         fused = self.model(sources, training=training)
