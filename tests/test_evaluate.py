@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.datasets import PairSet
-from u2fusion_tf.evaluate import format_table, score_folders, summarize
 from u2fusion_tf.images import read_image
 from u2fusion_tf.metrics import compute_metrics
+from u2fusion_tf.scoring import score_folders, summarize
+from u2fusion_tf.tables import format_table
 
 RNG = np.random.default_rng(3)
 

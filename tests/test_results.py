@@ -6,7 +6,7 @@ import csv
 
 import cv2
 
-from u2fusion_tf import results
+from u2fusion_tf import results, scoring, tables
 from u2fusion_tf.datasets import evaluation_sets
 from u2fusion_tf.metrics import METRIC_NAMES
 
@@ -30,20 +30,20 @@ def test_a_report_names_the_weights_it_scored(random_weights_file, tmp_path):
     from u2fusion_tf.datasets import sha256_of
     from u2fusion_tf.weights import SHIPPED_WEIGHTS
 
-    other = results.describe_weights(str(random_weights_file))
+    other = scoring.describe_weights(str(random_weights_file))
     assert other == f"the model `random.weights.h5` (SHA-256 {sha256_of(random_weights_file)[:12]})"
     shipped_copy = tmp_path / SHIPPED_WEIGHTS.name
     shipped_copy.write_bytes(SHIPPED_WEIGHTS.read_bytes())
-    assert results.describe_weights(str(shipped_copy)).startswith("the model `u2fusion.weights.h5`")
-    assert results.describe_weights(str(SHIPPED_WEIGHTS)).startswith("the shipped model ")
-    assert results.describe_weights("official") == "the authors' checkpoint"
+    assert scoring.describe_weights(str(shipped_copy)).startswith("the model `u2fusion.weights.h5`")
+    assert scoring.describe_weights(str(SHIPPED_WEIGHTS)).startswith("the shipped model ")
+    assert scoring.describe_weights("official") == "the authors' checkpoint"
 
 
 def test_results_of_the_authors_model_against_itself(official_env, shared_data, tmp_path):
     """One pair per set: every table, method and figure row is there, and a model compared with
     itself sits exactly on the quality bar."""
     sets = evaluation_sets(shared_data)
-    misses = results.run(
+    report = results.run(
         str(shared_data),
         "official",
         tmp_path / "out",
@@ -51,23 +51,24 @@ def test_results_of_the_authors_model_against_itself(official_env, shared_data, 
         max_pairs=1,
         log=lambda line: None,
     )
-    assert misses == []
-    report = (tmp_path / "report" / "results.md").read_text()
-    tables = dict.fromkeys(s.table for s in sets)
-    assert len(tables) == 8
-    assert "`u2fusion` is the authors' checkpoint." in report
-    for table in tables:
-        section = report.split(f"## {table}\n", 1)[1].split("\n## ", 1)[0]
-        assert "| u2fusion (n=" in section and "| official (n=" in section
-        assert "laplacian_pyramid" in section
-        assert ("mertens" in section) == ("exposure" in table or table == "mefb")
-    bar = report.split("## Quality bar", 1)[1].split("\n## ", 1)[0]
-    assert bar.count("| +0.0% | +0.0% | +0.0% |") == len(tables)
-    assert report.count("| official (n=") == len(tables)
+    summaries = report.summaries()
+    assert list(summaries) == list(dict.fromkeys(s.table for s in sets)) and len(summaries) == 8
+    assert report.model == "the authors' checkpoint"
+    assert results.quality_bar(summaries)[1] == []
+    for table, summary in summaries.items():
+        expected = {"u2fusion", "official", "average", "laplacian_pyramid"}
+        if "exposure" in table or table == "mefb":
+            expected.add("mertens")
+        assert set(summary) == expected, table
+        for metric in results.QUALITY_BAR_METRICS:
+            assert summary["u2fusion"][metric] == summary["official"][metric]
+    assert (
+        "`u2fusion` is the authors' checkpoint." in (tmp_path / "report" / "results.md").read_text()
+    )
     with open(tmp_path / "out" / "scores.csv") as stream:
         rows = list(csv.DictReader(stream))
     methods_per_set = [5 if s.task == "multi-exposure" else 4 for s in sets]
     assert len(rows) == sum(methods_per_set)
     figure = cv2.imread(str(tmp_path / "report" / "figure.jpg"))
-    width, height = results.FIGURE_TILE
+    width, height = tables.FIGURE_TILE
     assert figure.shape == (26 + 4 * (26 + height), width * len(results.FIGURE_COLUMNS), 3)

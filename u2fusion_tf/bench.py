@@ -43,11 +43,11 @@ from absl import flags
 from u2fusion_tf import cli
 from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root, u2fusion_test_sets
 from u2fusion_tf.errors import U2FusionError, WeightsError
-from u2fusion_tf.evaluate import fusion_difference
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.fuse import fuse_y
 from u2fusion_tf.model import DECODER_CHANNELS, DENSE_CONVOLUTIONS, GROWTH, U2FusionNet
 from u2fusion_tf.precision import PRECISIONS, compute_dtype
+from u2fusion_tf.scoring import fusion_difference
 from u2fusion_tf.weights import default_weights, load_model
 
 FLAGS = flags.FLAGS
@@ -299,7 +299,7 @@ def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
 
 
 def bf16_accuracy(data_root: Path, pairs_per_set: int = 0) -> dict | None:
-    """`evaluate.fusion_difference` of bf16 from float32 with the default weights over the
+    """`scoring.fusion_difference` of bf16 from float32 with the default weights over the
     paper's test pairs (None without them or without trained weights)."""
     try:
         sets = u2fusion_test_sets(data_root)

@@ -19,15 +19,8 @@ means ignore NaN (the table shows how many images each method was scored on).
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import os
-import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
 
-import numpy as np
 from absl import flags
 
 from u2fusion_tf import cli
@@ -39,175 +32,15 @@ from u2fusion_tf.datasets import (
     split_sets,
     split_stems,
 )
-from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import check_writable, write_atomically
-from u2fusion_tf.fuse import fuse_folders, fuse_y
-from u2fusion_tf.images import (
-    RAW_SUFFIX,
-    read_image,
-    require_same_size,
-    to_luminance,
-)
-from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES, MetricWarning, compute_metrics
-from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.fuse import fuse_folders
+from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES
+from u2fusion_tf.scoring import method_name, score_folders, summarize
+from u2fusion_tf.tables import format_table, write_csv
 from u2fusion_tf.weights import load_model
 
 FLAGS = flags.FLAGS
-
-
-def read_fused(path: str | os.PathLike) -> np.ndarray:
-    """A fused result: an image file, or a ``.npy`` array of the raw fused luminance, which must
-    be real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)."""
-    if not str(path).lower().endswith(RAW_SUFFIX):
-        return read_image(path)
-    try:
-        array = np.load(path)
-    except (OSError, ValueError) as error:
-        raise ImageError(str(path), f"cannot be read as a NumPy array ({error})") from error
-    expected = "expected real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)"
-    if not isinstance(array, np.ndarray):
-        raise ImageError(str(path), f"holds several arrays; {expected}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.dtype.kind != "f" or not (
-        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
-    ):
-        raise ImageError(str(path), f"holds a {array.shape} {array.dtype} array; {expected}")
-    if not np.isfinite(array).all():
-        raise ImageError(str(path), f"has values that are not finite (NaN or infinite); {expected}")
-    if array.min() < 0 or array.max() > 1:
-        raise ImageError(
-            str(path), f"has values from {array.min():g} to {array.max():g}; {expected}"
-        )
-    return array.astype(np.float64)
-
-
-def method_name(folder: str) -> str:
-    return Path(folder).name or str(folder)
-
-
-def score_folders(
-    sources: PairSet,
-    fused_dirs: Sequence[str],
-    metrics: Sequence[str] = METRIC_NAMES,
-    convention: str = "standard",
-    log: Callable[[str], None] = print,
-) -> tuple[list[dict], list[str]]:
-    """Scores every fused folder on the source pairs; returns per-image rows and skipped files.
-
-    A row is {"method", "stem", <metric>: value}.
-    """
-    pairs, skipped = sources.match()
-    fused_files = {}
-    for folder in fused_dirs:
-        if not os.path.isdir(folder):
-            raise ImageError(folder, "is not a folder")
-        fused_files[folder] = {
-            p.stem: p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".")
-        }
-        if not fused_files[folder]:
-            skipped.append(f"{folder}: is empty, no fused images to score")
-    rows = []
-    for index, (stem, path_a, path_b) in enumerate(pairs, 1):
-        log(f"[{index}/{len(pairs)}] {stem}")
-        try:
-            a, b = read_image(path_a), read_image(path_b)
-            require_same_size(path_b, b, path_a, a)
-        except ImageError as error:
-            skipped.append(str(error))
-            continue
-        for folder in fused_dirs:
-            path_f = fused_files[folder].get(stem)
-            try:
-                if path_f is None:
-                    raise ImageError(os.path.join(folder, stem + ".*"), "missing")
-                f = read_fused(path_f)
-                require_same_size(path_f, f, path_a, a)
-            except ImageError as error:
-                skipped.append(str(error))
-                continue
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", MetricWarning)
-                scores = compute_metrics(a, b, f, list(metrics), convention)
-            for warning in caught:
-                log(f"warning: {path_f}: {warning.message}")
-            rows.append({"method": method_name(folder), "stem": stem, **scores})
-    return rows, skipped
-
-
-def fusion_difference(
-    sets: Sequence[PairSet],
-    model: U2FusionNet,
-    reference: U2FusionNet,
-    pairs_per_set: int = 0,
-) -> dict:
-    """How far `model`'s fused Y is from `reference`'s (e.g. bf16 from float32): the max and
-    the mean over the pairs of each pair's max and mean |difference|; `pairs_per_set` > 0 takes
-    only the first pairs of each set."""
-    maxima, means = [], []
-    for pairs in sets:
-        for _, path1, path2 in pairs.pairs()[: pairs_per_set or None]:
-            y1, y2 = (to_luminance(read_image(p)) for p in (path1, path2))
-            difference = np.abs(fuse_y(y1, y2, model) - fuse_y(y1, y2, reference))
-            maxima.append(float(difference.max()))
-            means.append(float(difference.mean()))
-    return {
-        "pairs": len(means),
-        "max_abs_diff": max(maxima),
-        "mean_abs_diff": float(np.mean(means)),
-    }
-
-
-def summarize(
-    rows: Sequence[dict], metrics: Sequence[str], methods: Sequence[str] = ()
-) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """Per method and metric: (mean, population std, images with a defined value). `methods`
-    are shown even when none of their images could be scored (n = 0)."""
-    summary: dict[str, dict[str, tuple[float, float, int]]] = {}
-    for method in dict.fromkeys([*methods, *(row["method"] for row in rows)]):
-        summary[method] = {}
-        for metric in metrics:
-            values = np.array([row[metric] for row in rows if row["method"] == method], dtype=float)
-            values = values[np.isfinite(values)]
-            mean, std = (
-                (float(values.mean()), float(values.std())) if len(values) else (math.nan, math.nan)
-            )
-            summary[method][metric] = (mean, std, len(values))
-    return summary
-
-
-def format_table(summary: dict, metrics: Sequence[str], markdown: bool = False) -> str:
-    """Metrics as rows, methods as columns, cells 'mean ± std' (n shown when some are NaN)."""
-    methods = list(summary)
-    counts = {m: max(n for _, _, n in summary[m].values()) if summary[m] else 0 for m in methods}
-
-    def cell(method: str, metric: str) -> str:
-        mean, std, n = summary[method][metric]
-        if counts[method] == 0:
-            return "no images"
-        text = f"{mean:.4g} ± {std:.3g}"
-        return text if n == counts[method] else f"{text} (n={n})"
-
-    header = ["metric", *(f"{m} (n={counts[m]})" for m in methods)]
-    body = [[metric, *(cell(m, metric) for m in methods)] for metric in metrics]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True))
-        for row in [header, *body]
-    )
-
-
-def write_csv(path: str | os.PathLike, rows: Sequence[dict], metrics: Sequence[str]) -> None:
-    """Per-image scores as CSV, written atomically."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, ["method", "stem", *metrics])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomically(path, text.getvalue().encode())
 
 
 def main(argv: list[str]) -> None:

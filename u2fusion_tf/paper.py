@@ -16,7 +16,6 @@ its tables (`parse_table`), and a difference stops the run.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,103 +25,27 @@ from absl import flags
 from u2fusion_tf import cli
 from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.evaluate import summarize
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.results import fuse_set, network_fusion, score_set
+from u2fusion_tf.published import (
+    METRIC_OF,
+    PUBLISHED,
+    TABLES,
+    Published,
+    check_published,
+    check_table_5,
+)
+from u2fusion_tf.scoring import fuse_set, network_fusion, score_set, summarize
+from u2fusion_tf.tables import markdown_table
+from u2fusion_tf.verdicts import (
+    CONSISTENT_Z,
+    PaperComparison,
+    compare_with_paper,
+    within_paper_std,
+)
 from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
 
 FLAGS = flags.FLAGS
 
-METRIC_OF = {
-    "CC": ("CC", 1.0),
-    "SSIM": ("SSIM", 1.0),
-    "PSNR": ("PSNR", 1.0),
-    "SCD": ("SCD", 1.0),
-    "EI": ("EI", 1.0),
-    "VIF": ("VIF", 1.0),
-    "MG": ("AG", 1e3),
-}
-"""The paper's metric -> this project's metric and the factor to the paper's unit (Table 4 gives
-MG, the average gradient, in units of 1e-3)."""
-
-
-@dataclass(frozen=True)
-class Published:
-    """U2Fusion's row of one test set in one of the paper's tables, and the sets we compare."""
-
-    table: int
-    dataset: str
-    pairs: int
-    scores: dict[str, tuple[float, float]]
-    """The paper's metric -> (mean, std), as printed."""
-    compared_with: tuple[str, ...]
-    """Names of our test sets (`u2fusion_tf.datasets.PairSet`) scored against it."""
-
-
-PUBLISHED = (
-    # Typed from the U2Fusion row of the paper's Tables 1-4 (mean±std as printed); the pair
-    # counts are the paper's, from Secs. 4.2.1, 4.2.2, 4.3 and 4.4.
-    Published(
-        1,
-        "TNO",
-        20,
-        {
-            "CC": (0.537, 0.11),
-            "SSIM": (1.9909, 0.005),
-            "PSNR": (62.914, 2.07),
-            "SCD": (1.780, 0.11),
-        },
-        ("u2fusion_test-vis-ir-TNO",),
-    ),
-    Published(
-        1,
-        "RoadScene",
-        45,
-        {
-            "CC": (0.635, 0.20),
-            "SSIM": (1.9909, 0.005),
-            "PSNR": (63.305, 2.35),
-            "SCD": (1.635, 0.24),
-        },
-        ("u2fusion_test-vis-ir-RoadScene",),
-    ),
-    Published(
-        2,
-        "Harvard",
-        10,
-        {
-            "SCD": (1.312, 0.04),
-            "CC": (0.834, 0.08),
-            "SSIM": (1.9921, 0.002),
-            "PSNR": (63.458, 1.15),
-        },
-        ("u2fusion_test-medical",),
-    ),
-    Published(
-        3,
-        "dataset in [41]",
-        30,
-        {"SSIM": (1.954, 0.01), "EI": (0.265, 0.09), "PSNR": (56.074, 0.96), "CC": (0.837, 0.05)},
-        ("u2fusion_test-multi-exposure-dataset1",),
-    ),
-    Published(
-        3,
-        "EMPA HDR",
-        15,
-        {"SSIM": (1.968, 0.02), "EI": (0.240, 0.13), "PSNR": (58.454, 3.07), "CC": (0.831, 0.10)},
-        ("u2fusion_test-multi-exposure-dataset2",),
-    ),
-    Published(
-        4,
-        "Lytro",
-        20,
-        {"EI": (0.316, 0.11), "CC": (0.972, 0.01), "VIF": (1.466, 0.20), "MG": (34.767, 12.67)},
-        ("u2fusion_test-multi-focus", "mfifb"),
-    ),
-)
-
-TABLES = (1, 2, 3, 4)
-"""The paper's tables of fusion scores (Table 5, the training orders, needs trained models)."""
 COLUMNS = {
     "official_authors_scaling": "authors' model, saved as theirs",
     "official": "authors' model, network output",
@@ -146,8 +69,12 @@ REPORT_HEAD = [
     "SSIM the sum over the two sources with L = 255 constants; PSNR with a 255 peak; MG is the "
     "average gradient AG, in the paper's unit of 1e-3 in Table 4).",
     "",
-    "The last column says, for the authors' model, whether our mean lies within the paper's "
-    "mean ± std, and how far from the paper's mean it is in units of the paper's std.",
+    "**The verdict** (`u2fusion_tf.verdicts.compare_with_paper`, the one rule every report "
+    "uses): for the authors' model, the difference between our mean and the paper's in "
+    "standard errors, z = (ours - paper) / sqrt(sd_paper² / n_paper + sd_ours² / n_ours) as in "
+    f"Welch's test; **consistent** when |z| <= {CONSISTENT_Z:g}, else **differs**. A secondary "
+    "column says whether our mean lies within the paper's mean ± sd, a lenient reading (the sd "
+    "is the spread of single pairs, not of a mean), kept only for comparison.",
     "",
     "**The pairs differ.** The paper scored more pairs than its authors published: 20 TNO, 45 "
     "RoadScene, 10 Harvard, 30 + 15 multi-exposure (the dataset in [41] and EMPA HDR) and "
@@ -156,117 +83,68 @@ REPORT_HEAD = [
     "`dataset2`) and 3 Lytro pairs; which of the paper's pairs they are is not stated. For "
     "Table 4 the 20 Lytro pairs themselves are here too (the `mfifb` test split, "
     "`lytro_01..20`, fused in the authors' order far, near: MFIFB's `b`, `a`), the paper's own "
-    "set. Means over a few pairs scatter by about std / "
-    "sqrt(n), so a difference of up to one std is expected from the choice of pairs alone.",
+    "set, where the choice of pairs cannot explain a difference.",
     "",
-    "## Summary: metrics where the authors' model is within the paper's std",
+    f"## Summary: metrics where the authors' model is consistent with the paper (|z| <= "
+    f"{CONSISTENT_Z:g})",
     "",
     "| table | paper's set (pairs) | our pairs | saved as theirs | network output |",
     "| --- | --- | --- | --- | --- |",
 ]
+VERDICT_COLUMNS = ("official_authors_scaling", "official")
+"""The columns judged against the paper: the authors' model, saved both ways."""
 
 
-def parse_table(text: str, number: int) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
-    """Table `number` of the paper's text: method -> test set -> metric -> (mean, std).
-
-    A table is ``TABLE <n>``, a caption, a ``Method`` header (test sets spanning the metric
-    columns of a second header line, or directly the metrics when the caption names one set)
-    and tab-separated rows of ``mean±std`` up to a blank line.
-    """
-    lines = text.splitlines()
-    try:
-        start = lines.index(f"TABLE {number}")
-        header = next(i for i in range(start, len(lines)) if lines[i].startswith("Method\t"))
-    except (ValueError, StopIteration) as error:
-        raise U2FusionError(f"the paper's text has no TABLE {number} with a Method row") from error
-    if lines[header + 1].startswith("\t"):
-        datasets, current = [], ""
-        for label in lines[header].split("\t")[1:]:
-            current = _plain(label) or current
-            datasets.append(current)
-        metrics, body = lines[header + 1].split("\t")[1:], header + 2
-    else:
-        caption = " ".join(lines[start + 1 : header])
-        named = re.search(r"on the \*([^*]+)\* dataset", caption)
-        if named is None:
-            raise U2FusionError(f"TABLE {number}: its caption names no test set")
-        metrics, body = lines[header].split("\t")[1:], header + 1
-        datasets = [named.group(1)] * len(metrics)
-    table: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
-    for line in lines[body:]:
-        if not line.strip():
-            break
-        method, *cells = line.split("\t")
-        if len(cells) != len(metrics):
-            raise U2FusionError(f"TABLE {number}: row {method!r} has {len(cells)} cells")
-        for dataset, metric, cell in zip(datasets, metrics, cells, strict=True):
-            mean, std = (float(value) for value in cell.split("±"))
-            table.setdefault(method, {}).setdefault(dataset, {})[_plain(metric)] = (mean, std)
-    return table
-
-
-def _plain(label: str) -> str:
-    """A header label without markup or unit: ``<i>EMPA HDR</i>`` -> EMPA HDR, ``MG (x)`` -> MG."""
-    return re.sub(r"<[^>]+>", "", label).split(" (")[0].strip()
-
-
-def check_published(text: str) -> list[str]:
-    """Where `PUBLISHED` differs from the U2Fusion rows of the paper's text (empty: nowhere)."""
-    differences = []
-    for published in PUBLISHED:
-        printed = parse_table(text, published.table)["U2Fusion"].get(published.dataset, {})
-        if printed != published.scores:
-            differences.append(
-                f"Table {published.table} {published.dataset}: typed {published.scores}, "
-                f"printed {printed}"
-            )
-    return differences
-
-
-def within_std(ours: float, published: tuple[float, float]) -> str:
-    """Whether a measured mean lies within the paper's mean ± std, and by how many stds."""
-    mean, std = published
-    distance = (ours - mean) / std
-    inside = abs(ours - mean) <= std * (1 + 1e-9)  # a mean exactly one std away is within
-    return f"{'yes' if inside else 'no'} ({distance:+.2f} std)"
+def judge(published: Published, summary: dict, column: str) -> dict[str, PaperComparison]:
+    """The verdict (`compare_with_paper`) on every metric of the paper's table for one column
+    of our summary (method -> metric -> (mean, sd, n))."""
+    verdicts = {}
+    for paper_metric, (mean, sd) in published.scores.items():
+        metric, factor = METRIC_OF[paper_metric]
+        ours_mean, ours_sd, n = summary[column][metric]
+        verdicts[paper_metric] = compare_with_paper(
+            (ours_mean * factor, ours_sd * factor, n), (mean, sd, published.pairs)
+        )
+    return verdicts
 
 
 def comparison_table(published: Published, summary: dict) -> str:
-    """Markdown: one row per metric of the paper's table, the paper's and our columns."""
+    """Markdown: one row per metric of the paper's table, the paper's and our columns, the
+    verdict for the authors' model saved both ways, and the secondary within-sd reading."""
     counts = {column: max(n for _, _, n in summary[column].values()) for column in COLUMNS}
     header = [
         "metric",
         f"paper: U2Fusion (n={published.pairs})",
         *(f"{name} (n={counts[column]})" for column, name in COLUMNS.items()),
-        "authors' model within the paper's std: saved as theirs / network output",
+        "authors' model vs the paper: saved as theirs / network output",
+        "(secondary) within the paper's mean ± sd: saved as theirs / network output",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for paper_metric, (mean, std) in published.scores.items():
+    verdicts = {column: judge(published, summary, column) for column in VERDICT_COLUMNS}
+    rows = []
+    for paper_metric, (mean, sd) in published.scores.items():
         metric, factor = METRIC_OF[paper_metric]
         ours = {column: summary[column][metric] for column in COLUMNS}
-        cells = [f"{m * factor:.5g} ± {s * factor:.2g}" for m, s, _ in ours.values()]
-        verdicts = [
-            within_std(ours[column][0] * factor, (mean, std))
-            for column in ("official_authors_scaling", "official")
-        ]
-        lines.append(
-            "| "
-            + " | ".join([paper_metric, f"{mean:g} ± {std:g}", *cells, " / ".join(verdicts)])
-            + " |"
+        rows.append(
+            [
+                paper_metric,
+                f"{mean:g} ± {sd:g}",
+                *(f"{m * factor:.5g} ± {s * factor:.2g}" for m, s, _ in ours.values()),
+                " / ".join(str(verdicts[column][paper_metric]) for column in VERDICT_COLUMNS),
+                " / ".join(
+                    within_paper_std(ours[column][0] * factor, (mean, sd))
+                    for column in VERDICT_COLUMNS
+                ),
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 def verdict_counts(published: Published, summary: dict, column: str) -> str:
-    """'k of n' metrics within the paper's std for one column, naming those outside."""
-    outside = []
-    for paper_metric, scores in published.scores.items():
-        metric, factor = METRIC_OF[paper_metric]
-        if "yes" not in within_std(summary[column][metric][0] * factor, scores):
-            outside.append(paper_metric)
-    inside = len(published.scores) - len(outside)
-    text = f"{inside} of {len(published.scores)}"
-    return text + (f" (not {', '.join(outside)})" if outside else "")
+    """'k of n' metrics consistent with the paper for one column, naming the others."""
+    verdicts = judge(published, summary, column)
+    differing = [metric for metric, verdict in verdicts.items() if not verdict.consistent]
+    text = f"{len(verdicts) - len(differing)} of {len(verdicts)}"
+    return text + (f" (not {', '.join(differing)})" if differing else "")
 
 
 def find_sets(data_root: str | Path) -> dict[str, PairSet]:
@@ -281,6 +159,82 @@ def find_sets(data_root: str | Path) -> dict[str, PairSet]:
     return sets
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One of our test sets scored against one row of the paper's tables."""
+
+    published: Published
+    set_name: str
+    where: str
+    """Where the pairs come from and how many were scored, for the report."""
+    summary: dict
+    """Column (`COLUMNS`) -> metric -> (mean, sd, n), paper convention."""
+
+    def verdicts(self, column: str) -> dict[str, PaperComparison]:
+        return judge(self.published, self.summary, column)
+
+
+def collect(
+    data_root: str | Path,
+    weights: str,
+    out_dir: Path,
+    max_pairs: int = 0,
+    log: Callable[[str], None] = print,
+    tables: Sequence[int] = TABLES,
+) -> tuple[list[Comparison], list[str]]:
+    """Fuses and scores every set of the paper's `tables`; returns the comparisons and what
+    was skipped."""
+    sets = find_sets(data_root)
+    official, shipped = load_model(OFFICIAL), load_model(weights)
+    fusions = {
+        "official_authors_scaling": network_fusion(official, "authors"),
+        "official": network_fusion(official),
+        "u2fusion": network_fusion(shipped),
+    }
+    comparisons, skipped_all = [], []
+    for published in (p for p in PUBLISHED if p.table in tables):
+        metrics = [METRIC_OF[metric][0] for metric in published.scores]
+        for name in published.compared_with:
+            evaluation_set = sets[name]
+            folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
+            rows, skipped = score_set(evaluation_set, folders, "paper", metrics, log)
+            skipped_all += failures + skipped
+            pairs = sum(row["method"] == "official" for row in rows)
+            where = f"{_describe(evaluation_set, data_root)}, {pairs} pair{'s' * (pairs != 1)}"
+            comparisons.append(Comparison(published, name, where, summarize(rows, metrics)))
+    return comparisons, skipped_all
+
+
+def render(comparisons: Sequence[Comparison], skipped: Sequence[str]) -> str:
+    """``paper.md``: the summary of verdicts, then one section per comparison."""
+    summary_rows, sections = [], []
+    for item in comparisons:
+        published = item.published
+        sections += [
+            f"## Table {published.table}, {published.dataset}: {item.where}",
+            "",
+            comparison_table(published, item.summary),
+            "",
+        ]
+        summary_rows.append(
+            f"| {published.table} | {published.dataset} ({published.pairs}) | {item.where} | "
+            f"{verdict_counts(published, item.summary, 'official_authors_scaling')} | "
+            f"{verdict_counts(published, item.summary, 'official')} |"
+        )
+    report = [*REPORT_HEAD, *summary_rows, "", *sections]
+    if skipped:
+        report += ["## Skipped", "", *(f"- {line}" for line in skipped), ""]
+    return "\n".join(report)
+
+
+def check_paper_text(paper_text: Path) -> None:
+    """Stops when the typed numbers (`u2fusion_tf.published`) differ from the paper's text."""
+    text = paper_text.read_text(encoding="utf-8")
+    differences = check_published(text) + check_table_5(text)
+    if differences:
+        raise U2FusionError(f"{paper_text}: " + "; ".join(differences))
+
+
 def run(
     data_root: str | Path,
     weights: str,
@@ -290,50 +244,17 @@ def run(
     max_pairs: int = 0,
     log: Callable[[str], None] = print,
     tables: Sequence[int] = TABLES,
-) -> Path:
-    """Fuses, scores and writes ``paper.md`` for the paper's `tables`; returns its path."""
+) -> list[Comparison]:
+    """Fuses, scores and writes ``paper.md`` for the paper's `tables`; returns what it shows."""
     if paper_text is not None and paper_text.is_file():
-        differences = check_published(paper_text.read_text(encoding="utf-8"))
-        if differences:
-            raise U2FusionError(f"{paper_text}: " + "; ".join(differences))
+        check_paper_text(paper_text)
         log(f"the typed numbers match the tables of {paper_text}")
-    sets = find_sets(data_root)
-    official, shipped = load_model(OFFICIAL), load_model(weights)
-    fusions = {
-        "official_authors_scaling": network_fusion(official, "authors"),
-        "official": network_fusion(official),
-        "u2fusion": network_fusion(shipped),
-    }
-    sections, summary_rows, skipped_all = [], [], []
-    for published in (p for p in PUBLISHED if p.table in tables):
-        metrics = [METRIC_OF[metric][0] for metric in published.scores]
-        for name in published.compared_with:
-            evaluation_set = sets[name]
-            folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
-            rows, skipped = score_set(evaluation_set, folders, "paper", metrics, log)
-            skipped_all += failures + skipped
-            summary = summarize(rows, metrics)
-            pairs = sum(row["method"] == "official" for row in rows)
-            ours = f"{_describe(evaluation_set, data_root)}, {pairs} pair{'s' * (pairs != 1)}"
-            sections += [
-                f"## Table {published.table}, {published.dataset}: {ours}",
-                "",
-                comparison_table(published, summary),
-                "",
-            ]
-            summary_rows.append(
-                f"| {published.table} | {published.dataset} ({published.pairs}) | {ours} | "
-                f"{verdict_counts(published, summary, 'official_authors_scaling')} | "
-                f"{verdict_counts(published, summary, 'official')} |"
-            )
-    report = [*REPORT_HEAD, *summary_rows, "", *sections]
-    if skipped_all:
-        report += ["## Skipped", "", *(f"- {line}" for line in skipped_all), ""]
+    comparisons, skipped = collect(data_root, weights, out_dir, max_pairs, log, tables)
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "paper.md"
-    write_atomically(path, "\n".join(report).encode())
+    write_atomically(path, render(comparisons, skipped).encode())
     log(f"wrote {path}")
-    return path
+    return comparisons
 
 
 def _describe(evaluation_set: PairSet, data_root: str | Path) -> str:
