@@ -89,12 +89,13 @@ paper:
 	$(PYTHON) -m u2fusion_tf.paper $(DATA_ROOT_FLAG) --paper_text $(SHARED)/paper/U2Fusion_TPAMI.txt \
 		--out_dir $(OUT)/paper --report_dir checkpoints
 
-# The paper's ablations (Sec. 5: EWC, fixed degrees, task order), every variant trained with one
-# reduced schedule (ABLATION_SCHEDULE) on a quarter of the patches (stride 128, no multi-focus
-# augmentation); rerunning resumes. Head and c pass through as for train-all:
-# `make ablations VGG_WEIGHTS=none TRAIN_FLAGS="--c_multi_modal 0.1 ..."`.
+# The paper's ablations (Sec. 5: EWC, fixed degrees, task order, EWC's lambda), every variant
+# trained once per seed (SEEDS) with one reduced schedule (ABLATION_SCHEDULE) on a quarter of the
+# patches (stride 128, no multi-focus augmentation); rerunning resumes. Head and c pass through as
+# for train-all: `make ablations VGG_WEIGHTS=none TRAIN_FLAGS="--c_multi_modal 0.1 ..."`.
 ABLATION_DATA ?= data/ablations
 ABLATION_RUNS ?= $(RUNS)/ablations
+SEEDS ?= 0,1,2
 ABLATION_SCHEDULE ?= --epochs_multi_modal 1 --epochs_multi_exposure 1 --epochs_multi_focus 1 \
 	--max_batches_multi_modal 100 --max_batches_multi_exposure 100 --max_batches_multi_focus 100 \
 	--validate_every 25
@@ -102,12 +103,15 @@ ablation-data:
 	$(MAKE) data DATA_DIR=$(ABLATION_DATA) PREPARE_FLAGS="--stride 128" FOCUS_AUGMENTATION=
 
 ablations: ablation-data
-	$(PYTHON) -m u2fusion_tf.ablations --data_dir $(ABLATION_DATA) --runs_dir $(ABLATION_RUNS) -- \
-		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(ABLATION_SCHEDULE) $(TRAIN_FLAGS)
+	$(PYTHON) -m u2fusion_tf.ablations --data_dir $(ABLATION_DATA) --runs_dir $(ABLATION_RUNS) \
+		--seeds $(SEEDS) -- --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) \
+		$(ABLATION_SCHEDULE) $(TRAIN_FLAGS)
 	$(MAKE) ablation-report
 
-# The report of the ablation runs: checkpoints/ablations.md and its figures in
-# checkpoints/ablations/ (Figs. 18-19 need `pip install -e ".[plots]"`); fused images in $(OUT).
+# The report of the ablation runs: each run summarised into reports/ablations/runs/ (JSON, kept
+# with the project), then reports/ablations.md and its figures rendered from all summaries
+# (figures need `pip install -e ".[plots]"`); fused images in $(OUT).
 ablation-report:
 	$(PYTHON) -m u2fusion_tf.ablation_report --runs_dir $(ABLATION_RUNS) $(DATA_ROOT_FLAG) \
-		--out_dir $(OUT)/ablations --report checkpoints/ablations.md --figures checkpoints/ablations
+		--out_dir $(OUT)/ablations --summaries reports/ablations/runs \
+		--report reports/ablations.md --figures reports/ablations

@@ -1,29 +1,29 @@
-"""The ablation report reads back what the runs recorded: tiny run folders trained by the real
-`Trainer` (no-ewc starting from a copy of the baseline after task 1, as the runner does), scored
-on small crops of the real test pairs."""
+"""The ablation report: a run's summary holds what the run recorded (a tiny run trained by the
+real `Trainer`, scored on small crops of the real test pairs), and the claims, the lambda sweep
+and the report follow from summaries by the rule of `u2fusion_tf.verdicts`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf import ablation_report
-from u2fusion_tf.ablations import copy_folder
+from u2fusion_tf import ablation_data, ablation_report
 from u2fusion_tf.datasets import evaluation_sets
 from u2fusion_tf.features import TASKS
 from u2fusion_tf.fuse import fuse
 from u2fusion_tf.images import read_image, write_image
 from u2fusion_tf.metrics import compute_metrics
+from u2fusion_tf.runs import read_run, write_provenance
 from u2fusion_tf.train import TrainConfig, Trainer
+from u2fusion_tf.variants import LAMBDA_SWEEP
+from u2fusion_tf.verdicts import DOES_NOT_HOLD, HOLDS, NOT_RESOLVED
 from u2fusion_tf.weights import load_model
 
 CROP = 64
@@ -46,23 +46,12 @@ def tiny_config(task_files, run_dir: Path, **changes) -> TrainConfig:
     return dataclasses.replace(config, **changes)
 
 
-def train(config: TrainConfig, variant: str) -> None:
-    Trainer(config, log=lambda _: None).run()
-    record = {"commit": f"commit-of-{variant}", "command": ["-m", "u2fusion_tf.train", variant]}
-    (Path(config.run_dir) / "provenance.json").write_text(json.dumps(record))
-
-
 @pytest.fixture(scope="module")
-def runs_dir(task_files, tmp_path_factory) -> Path:
-    """baseline, no-ewc (from the baseline's folder after task 1) and fixed-degrees."""
-    runs = tmp_path_factory.mktemp("ablations")
-    train(tiny_config(task_files, runs / "baseline", stop_after_tasks=1), "baseline")
-    copy_folder(str(runs / "baseline"), str(runs / "baseline-task1"))
-    copy_folder(str(runs / "baseline-task1"), str(runs / "no-ewc"))
-    train(tiny_config(task_files, runs / "baseline"), "baseline")
-    train(tiny_config(task_files, runs / "no-ewc", use_ewc=False), "no-ewc")
-    train(tiny_config(task_files, runs / "fixed-degrees", fixed_degrees=True), "fixed-degrees")
-    return runs
+def baseline_run(task_files, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("runs") / "seed0" / "baseline"
+    Trainer(tiny_config(task_files, folder), log=lambda _: None).run()
+    write_provenance(folder, ["-m", "u2fusion_tf.train", "baseline"])
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -81,43 +70,6 @@ def data_root(shared_data, tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def report(runs_dir, data_root, tmp_path_factory) -> tuple[str, Path]:
-    out = tmp_path_factory.mktemp("report")
-    path = ablation_report.write_report(
-        runs_dir, out / "ablations.md", out / "figures", data_root, out / "fused", log=print
-    )
-    return path.read_text(), out
-
-
-def section(text: str, heading: str) -> str:
-    """The Markdown from `heading` up to the next heading of the same or a higher level."""
-    lines = text.splitlines()
-    start = lines.index(heading)
-    level = len(heading.split(" ")[0])
-    end = next(
-        (
-            i
-            for i in range(start + 1, len(lines))
-            if lines[i].startswith("#") and len(lines[i].split(" ")[0]) <= level
-        ),
-        len(lines),
-    )
-    return "\n".join(lines[start:end])
-
-
-def table_rows(text: str) -> list[list[str]]:
-    """The cells of every body row of the Markdown tables in `text` (headers left out)."""
-    lines = [line for line in text.splitlines() if line.startswith("| ")]
-    rows = []
-    for index, line in enumerate(lines):
-        following = lines[index + 1] if index + 1 < len(lines) else ""
-        if line.startswith("| ---") or following.startswith("| ---"):
-            continue
-        rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
-    return rows
-
-
 def held_out_losses(config: TrainConfig, weights: list[Path], task: str, tmp: Path) -> list:
     """L_sim of each of `weights` on the held-out patches of `task`, computed afresh (by a
     trainer writing into `tmp`, not into the run folder)."""
@@ -131,127 +83,167 @@ def held_out_losses(config: TrainConfig, weights: list[Path], task: str, tmp: Pa
     return losses
 
 
-def test_fig18_table_holds_each_tasks_held_out_loss_at_every_task_end(
-    report, runs_dir, task_files, tmp_path
+def test_a_runs_summary_holds_its_losses_mu_and_scores(
+    baseline_run, task_files, data_root, tmp_path
 ):
-    text, out = report
-    rows = {
-        (row[0], row[1]): row[2:]
-        for row in table_rows(section(text, "## Fig. 18: EWC keeps the earlier tasks"))
-        if row[1] in ("baseline", "no-ewc")
-    }
-    assert len(rows) == 2 * len(TASKS)
-    for variant in ("baseline", "no-ewc"):
-        config = tiny_config(task_files, runs_dir / variant)
-        for j, task in enumerate(TASKS):
-            *cells, change = rows[(task, variant)]
-            assert cells[:j] == [ablation_report.MISSING] * j, "no loss before the task was learnt"
-            weights = [
-                runs_dir / variant / f"task{k + 1}-{TASKS[k]}.weights.h5"
-                for k in range(j, len(TASKS))
-            ]
-            expected = held_out_losses(config, weights, task, tmp_path / variant)
-            np.testing.assert_allclose([float(c) for c in cells[j:]], expected, atol=6e-5)
-            if j + 1 < len(TASKS):
-                rise = float(cells[-1]) / float(cells[j]) - 1
-                assert float(change.rstrip("%")) == pytest.approx(100 * rise, abs=0.06)
-    task1 = [rows[(TASKS[0], v)][0] for v in ("baseline", "no-ewc")]
-    assert task1[0] == task1[1], "no-ewc starts from the baseline after task 1"
-    assert "commit `commit-of-no-ewc`" in text and "commit `commit-of-baseline`" in text
-    png = cv2.imread(str(out / "figures" / "fig18-similarity-loss.png"))
-    assert png is not None and png.shape[1] > png.shape[0] > 100
-
-
-def test_fig19_table_holds_the_quantiles_of_mu_after_every_task(report, runs_dir):
-    text, out = report
-    rows = table_rows(section(text, "## Fig. 19: the importance of the weights"))
-    assert len(rows) == 2 * len(TASKS)
-    for row in rows:
-        variant, after = row[0], int(row[1].split(":")[0])
-        with np.load(runs_dir / variant / f"fisher-task{after}.npz") as arrays:
+    run = read_run(baseline_run)
+    summary = ablation_data.summarize_run(
+        run, "baseline", 0, data_root, tmp_path / "fused", log=lambda _: None
+    )
+    path = ablation_data.write_summary(tmp_path / "summaries", summary)
+    summary = ablation_data.read_summaries(tmp_path / "summaries")[(0, "baseline")]
+    assert path.name == "seed0-baseline.json" and summary["tasks_done"] == 3
+    assert summary["command"] == ["-m", "u2fusion_tf.train", "baseline"]
+    config = tiny_config(task_files, baseline_run)
+    for j, task in enumerate(TASKS):
+        recorded = [ablation_data.loss_at_task_end(summary, task, k) for k in (1, 2, 3)]
+        assert recorded[:j] == [None] * j, "no loss before the task was learnt"
+        weights = [baseline_run / f"task{k + 1}-{TASKS[k]}.weights.h5" for k in range(j, 3)]
+        expected = held_out_losses(config, weights, task, tmp_path / task)
+        np.testing.assert_allclose(recorded[j:], expected, atol=6e-5)
+    for k, stats in enumerate(summary["mu"], 1):
+        with np.load(baseline_run / f"fisher-task{k}.npz") as arrays:
             mu = np.concatenate([arrays[name].ravel() for name in arrays.files])
-        assert int(row[2]) == mu.size
-        printed = [float(cell) for cell in row[4:]]
-        expected = [*np.quantile(mu, ablation_report.MU_QUANTILES), mu.max(), mu.mean()]
-        np.testing.assert_allclose(printed, expected, rtol=5e-3)
-    first = [row[2:] for row in rows if row[1].startswith("1:")]
-    assert first[0] == first[1], "the same task-1 folder, the same mu"
-    png = cv2.imread(str(out / "figures" / "fig19-importance.png"))
-    assert png is not None and png.shape[1] > png.shape[0] > 100
-
-
-def test_fig22_and_table5_score_the_final_weights_on_every_test_set(report, runs_dir, data_root):
-    text, out = report
-    fig22 = section(text, "## Fig. 22: adaptive information preservation degrees")
-    baseline = load_model(runs_dir / "baseline" / "task3-multi-focus.weights.h5")
-    sets = evaluation_sets(data_root)
-    assert len(sets) == 10
-    for evaluation_set in sets:
+        assert stats["weights"] == mu.size
+        np.testing.assert_allclose(
+            stats["quantiles"], np.quantile(mu, ablation_data.MU_QUANTILES), rtol=1e-6
+        )
+        assert sum(stats["log10_histogram"]) == np.count_nonzero(mu)
+    model = load_model(baseline_run / "task3-multi-focus.weights.h5")
+    for evaluation_set in evaluation_sets(data_root):
         _, path_a, path_b = evaluation_set.pairs()[0]
         a, b = read_image(path_a), read_image(path_b)
-        write_image(out / "check.png", np.clip(fuse([a, b], baseline), 0, 1))
-        fused = read_image(out / "check.png")
-        rows = {row[0]: row[1:] for row in table_rows(section(fig22, f"### {evaluation_set.name}"))}
-        expected = compute_metrics(a, b, fused, list(ablation_report.FIG22_METRICS), "standard")
+        write_image(tmp_path / "check.png", np.clip(fuse([a, b], model), 0, 1))
+        fused = read_image(tmp_path / "check.png")
+        scores = summary["scores"]["standard"][evaluation_set.name]
+        expected = compute_metrics(a, b, fused, list(ablation_data.FIG22_METRICS), "standard")
         for metric, value in expected.items():
-            assert float(rows[metric][0].split(" ± ")[0]) == pytest.approx(value, rel=1e-3)
-        if evaluation_set.name == "u2fusion_test-vis-ir-TNO":
-            paper = compute_metrics(a, b, fused, ["CC", "AG"], "paper")
-    changes = {
-        row[0]: row[1:]
-        for row in table_rows(section(fig22, "### fixed-degrees relative to baseline"))
+            assert scores[metric] == [pytest.approx(value, rel=1e-6)], (evaluation_set.name, metric)
+    assert set(summary["scores"]["paper"]) == set(ablation_data.TABLE5_SETS.values())
+    assert ablation_data.up_to_date(path, run, "baseline", 0)
+    assert not ablation_data.up_to_date(path, run, "baseline", 1), "other pairs: scored again"
+
+
+def fake_summary(variant: str, seed: int, losses: dict, mu_medians=(1e-6, 1e-6, 1e-6), ag=None):
+    """A summary with three tasks ending at steps 10, 20, 30; `losses` gives each task's
+    held-out L_sim at the task ends it was validated at."""
+    order = list(TASKS)
+    validation = {}
+    for task, values in losses.items():
+        ends = [10, 20, 30][3 - len(values) :]
+        validation[task] = {"steps": ends, "values": values}
+    mu = []
+    for median in mu_medians:
+        quantiles = [median / 10, median / 2, median, 2 * median, 4 * median, 10 * median]
+        mu.append(
+            {
+                "weights": 10,
+                "zero_share": 0.0,
+                "quantiles": quantiles,
+                "max": 1.0,
+                "mean": median,
+                "log10_histogram": [0] * (len(ablation_data.MU_LOG10_EDGES) - 1),
+            }
+        )
+    scores = {}
+    if ag is not None:
+        lytro = ablation_data.LYTRO
+        scores = {"paper": {lytro: {"stems": ["a", "b"], "CC": [0.9, 0.9], "AG": [ag, ag]}}}
+    return {
+        "format": ablation_data.SUMMARY_FORMAT,
+        "variant": variant,
+        "seed": seed,
+        "commit": f"commit-{seed}",
+        "command": ["-m", "u2fusion_tf.train", variant],
+        "config": {},
+        "task_order": order,
+        "tasks_done": 3,
+        "task_end_steps": [10, 20, 30],
+        "validation": validation,
+        "mu": mu,
+        "scores": scores,
+        "max_pairs": 0,
     }
-    assert set(changes) == {s.name for s in sets}
-    figure = cv2.imread(str(out / "figures" / "fig22-adaptive-degrees.jpg"))
-    assert figure.shape[0] > 10 * 220, "a row for every set"
-
-    table5 = section(text, "## Table 5: the training order")
-    rows = table_rows(table5)
-    assert rows[0][:3] == ["modal→exposure→focus", "paper, Table 5", "0.5370 / 0.0467"]
-    assert rows[1][:2] == ["modal→exposure→focus", "`baseline`"]
-    cc, mg = (float(x) for x in rows[1][2].split(" / "))
-    assert (cc, mg) == pytest.approx((paper["CC"], paper["AG"]), abs=6e-5)
-    assert "not trained: `exposure-first`, `focus-first`" in table5
 
 
-def test_without_matplotlib_the_tables_are_written_and_the_figures_named(
-    runs_dir, data_root, tmp_path, monkeypatch
-):
+def fake_summaries() -> dict:
+    """Three seeds: without EWC task 1 rises by 50, 60, 40% during task 2; with it by 10, 12,
+    8%; mu's median grows 10x without EWC."""
+    modal, exposure, focus = TASKS
+    found = {}
+    for seed, (off, on) in enumerate([(1.5, 1.1), (1.6, 1.12), (1.4, 1.08)]):
+        found[(seed, "no-ewc")] = fake_summary(
+            "no-ewc",
+            seed,
+            {modal: [1.0, off, off], exposure: [2.0, 2.0 + seed / 10], focus: [0.3]},
+            mu_medians=(1e-6, 3e-6, 1e-5),
+        )
+        found[(seed, "baseline")] = fake_summary(
+            "baseline",
+            seed,
+            {modal: [1.0, on, 1.0], exposure: [2.0, 2.0], focus: [0.4]},
+            mu_medians=(1e-6, 3e-6, 1.2e-5),
+        )
+    return found
+
+
+def claim(found, text: str) -> ablation_data.Claim:
+    (match,) = [c for c in found if c.text.startswith(text)]
+    return match
+
+
+def test_claims_are_judged_by_the_seed_rule():
+    found = ablation_data.claims(fake_summaries())
+    during_2 = claim(found, "EWC keeps task 1 (multi-modal) while task 2")
+    assert during_2.effect.values == pytest.approx((40.0, 48.0, 32.0))
+    assert during_2.effect.verdict == HOLDS  # mean 40, sd 8: 40 > 16, all positive
+    kept = claim(found, "With EWC, task 1's loss stays")
+    assert kept.null and kept.effect.values == pytest.approx((0.0, 0.0, 0.0))
+    assert kept.effect.verdict == NOT_RESOLVED
+    little = claim(found, "Without EWC, the distributions of mu")
+    assert little.effect.values == pytest.approx((1.0, 1.0, 1.0))
+    assert little.effect.verdict == DOES_NOT_HOLD, "10x in every seed is a difference"
+    rises = claim(found, "Without EWC, task 2's loss increases")
+    assert rises.effect.values == pytest.approx((0.0, 5.0, 10.0))
+    assert rises.effect.verdict == NOT_RESOLVED
+    assert claim(found, "MG drops when multi-focus").effect.values == ()
+
+
+def test_the_lambda_sweep_names_the_smallest_lambda_that_holds_task_1():
+    summaries = fake_summaries()
+    modal, exposure, focus = TASKS
+    for seed, rise in enumerate([0.2, 0.25, 0.15]):
+        summaries[(seed, "lambda-8e3")] = fake_summary(
+            "lambda-8e3", seed, {modal: [1.0, 1.2, 1 + rise], exposure: [2.0, 2.0], focus: [0.3]}
+        )
+    rows = {row.variant: row for row in ablation_data.lambda_sweep(summaries)}
+    assert list(rows) == list(LAMBDA_SWEEP)
+    assert rows["lambda-8e3"].forgetting.values == pytest.approx((20.0, 25.0, 15.0))
+    assert not rows["lambda-8e3"].holds_task_1 and not rows["no-ewc"].holds_task_1
+    assert rows["baseline"].holds_task_1 and rows["baseline"].task3_loss.mean == pytest.approx(0.4)
+    assert not rows["lambda-8e5"].holds_task_1, "not trained: nothing is held"
+    assert ablation_data.smallest_lambda_holding_task_1(list(rows.values())).variant == "baseline"
+
+
+def test_the_report_renders_from_summaries_with_and_without_matplotlib(tmp_path, monkeypatch):
+    summaries = tmp_path / "summaries"
+    for summary in fake_summaries().values():
+        ablation_data.write_summary(summaries, summary)
+    ablation_report.write_report(summaries, tmp_path / "ablations.md", tmp_path / "fig")
+    text = (tmp_path / "ablations.md").read_text()
+    assert "| EWC keeps task 1 (multi-modal) while task 2 is learnt |" in text
+    assert "+40 ± 8 | **holds** |" in text
+    assert "Smallest lambda that holds task 1: **80000**." in text
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
+        "fig18-similarity-loss.png",
+        "fig19-importance.png",
+        "lambda-sweep.png",
+    ]
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     lines = []
-    path = ablation_report.write_report(
-        runs_dir,
-        tmp_path / "ablations.md",
-        tmp_path / "figures",
-        data_root,
-        tmp_path / "fused",
-        max_pairs=1,
-        log=lines.append,
-    )
-    text = path.read_text()
-    assert "(Fig. 18 was not drawn: matplotlib is not installed" in text
-    assert "(Fig. 19 was not drawn: matplotlib is not installed" in text
-    assert len(table_rows(section(text, "## Fig. 19: the importance of the weights"))) == 6
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "fig22-adaptive-degrees.jpg"
-    ]
-    assert any("figures skipped" in line for line in lines)
-
-
-def test_typed_table_5_is_the_papers():
-    text_path = Path(__file__).resolve().parents[2] / "shared" / "paper" / "U2Fusion_TPAMI.txt"
-    if not text_path.is_file():
-        pytest.skip(f"{text_path} not found: the paper's text sits in ../shared")
-    lines = text_path.read_text(encoding="utf-8").splitlines()
-    start = lines.index("TABLE 5")
-    body = lines[start + 5 : start + 8]
-    for line, (order, typed) in zip(body, ablation_report.PAPER_TABLE_5.items(), strict=True):
-        label, *cells = line.split("\t")
-        assert label.replace(" ", "") == ablation_report.order_label(order)
-        printed = [tuple(float(x) for x in cell.split("/")) for cell in cells]
-        assert printed == list(typed.values())
-    header = [re.sub(r"<[^>]+>", "", cell) for cell in lines[start + 4].split("\t")[1:]]
-    assert header == list(ablation_report.TABLE5_SETS)
+    ablation_report.write_report(summaries, tmp_path / "plain.md", tmp_path / "none", lines.append)
+    assert "(fig18-similarity-loss.png was not drawn" in (tmp_path / "plain.md").read_text()
+    assert not (tmp_path / "none").exists() and any("figures skipped" in x for x in lines)
 
 
 def no_folder(runs: Path) -> None:
@@ -259,12 +251,12 @@ def no_folder(runs: Path) -> None:
 
 
 def empty_run_folder(runs: Path) -> None:
-    (runs / "baseline").mkdir(parents=True)
+    (runs / "seed0" / "baseline").mkdir(parents=True)
 
 
 def broken_config(runs: Path) -> None:
     empty_run_folder(runs)
-    (runs / "baseline" / "config.json").write_text("{")
+    (runs / "seed0" / "baseline" / "config.json").write_text("{")
 
 
 @pytest.mark.parametrize(
@@ -272,32 +264,30 @@ def broken_config(runs: Path) -> None:
     [
         (no_folder, "is not a folder of ablation runs"),
         (empty_run_folder, None),
-        (broken_config, "baseline/config.json: cannot be read as JSON"),
+        (broken_config, "seed0/baseline/config.json: cannot be read as JSON"),
     ],
 )
 def test_cli_bad_runs_folder(tmp_path, make, message):
     runs = tmp_path / "runs"
     make(runs)
-    command = [
-        sys.executable,
-        "-m",
-        "u2fusion_tf.ablation_report",
-        "--runs_dir",
-        str(runs),
-        "--report",
-        str(tmp_path / "out" / "ablations.md"),
-        "--figures",
-        str(tmp_path / "out"),
-        "--data_root",
-        str(tmp_path / "no-data"),
-    ]
+    command = [sys.executable, "-m", "u2fusion_tf.ablation_report", "--runs_dir", str(runs)]
+    command += ["--summaries", str(tmp_path / "out" / "runs"), "--report"]
+    command += [str(tmp_path / "out" / "ablations.md"), "--figures", str(tmp_path / "out")]
+    command += ["--data_root", str(tmp_path / "no-data")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if message is None:  # no finished run: nothing to score, the report says what is missing
+    if message is None:  # nothing trained: the report says so
         assert result.returncode == 0, result.stderr
         text = (tmp_path / "out" / "ablations.md").read_text()
-        assert "| `baseline` | not trained |" in text and "Left out (not trained: `no-ewc`" in text
+        assert "No run has been summarised yet: nothing is trained." in text
+        assert "**none of those tried** (or not trained yet)" in text
         return
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists(), "no partial output"
+
+
+def test_a_summary_of_another_format_is_refused(tmp_path):
+    (tmp_path / "seed0-baseline.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(Exception, match="summary format 99, expected 1"):
+        ablation_data.read_summaries(tmp_path)

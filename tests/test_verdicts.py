@@ -9,6 +9,7 @@ from u2fusion_tf.verdicts import (
     HOLDS,
     NOT_RESOLVED,
     compare_with_paper,
+    null_claim_verdict,
     seed_verdict,
     within_paper_std,
 )
@@ -48,3 +49,9 @@ def test_seed_verdict_needs_one_sign_and_two_sds():
     # one seed decides nothing
     assert seed_verdict([5.0]).verdict == NOT_RESOLVED
     assert str(seed_verdict([1.0, 1.1, 0.9])) == "holds (+1 ± 0.1 over 3 seeds)"
+
+
+def test_a_claim_of_no_effect_fails_when_the_effect_counts():
+    assert null_claim_verdict([1.0, 1.1, 0.9]).verdict == DOES_NOT_HOLD
+    assert null_claim_verdict([-1.0, -1.1, -0.9]).verdict == DOES_NOT_HOLD
+    assert null_claim_verdict([0.1, -0.1, 0.05]).verdict == NOT_RESOLVED

@@ -1,491 +1,230 @@
-"""The paper's ablations (Sec. 5) as this code reproduces them: the report of ``make ablations``.
+"""The paper's ablations (Sec. 5) as this code reproduces them: ``make ablation-report``.
 
-Reads the run folders that `u2fusion_tf.ablations` trains (``<runs_dir>/<variant>``: config.json,
-provenance.json, TensorBoard events, ``task<k>-<task>.weights.h5``, ``fisher-task<k>.npz``) and
-writes a Markdown report with its figures::
+Two steps, so that runs trained in different sittings report together::
 
     python -m u2fusion_tf.ablation_report --runs_dir runs/ablations \\
-        --report checkpoints/ablations.md --figures checkpoints/ablations
+        --summaries reports/ablations/runs --report reports/ablations.md
 
-- Fig. 18 (EWC keeps the earlier tasks): the held-out L_sim of every task learnt so far through
-  training, without EWC (``no-ewc``) and with it (``baseline``), and a table of each task's
-  loss at the end of every task;
-- Fig. 19 (importance of the weights): histograms of mu (the mean Fisher diagonal, Eq. 9) after
-  each task, without and with EWC, and a table of its quantiles;
-- Fig. 22 (adaptive degrees): ``baseline`` vs ``fixed-degrees`` on every test set (SSIM, Qabf,
-  VIF, EI, AG in the standard convention) and a figure of the first pair of each set;
-- Table 5 (task order): CC and MG (AG in the paper convention) of the three training orders on
-  the paper's test pairs, beside the paper's Table 5 (`PAPER_TABLE_5`).
-
-Each table names the runs behind it; the report's first section gives their code commit,
-command and settings. Variants that are missing or unfinished are named and left out. Figs. 18
-and 19 are drawn with matplotlib (``pip install -e ".[plots]"``); without it the report keeps
-all its tables and says which figures were skipped. Fused images go to
-``<out_dir>/fused/<set>/<variant>/`` (8-bit PNG, what is scored); every run fuses again, so the
-numbers always match the weights in the run folders.
+1. With ``--runs_dir``: every run folder of `u2fusion_tf.variants` found there
+   (``seed<k>/<variant>``) is summarised into ``<summaries>/seed<k>-<variant>.json``
+   (`u2fusion_tf.ablation_data`): its held-out loss curves, mu after each task, and for finished
+   models of Fig. 22 and Table 5 their scores on every test set. A summary already up to date
+   is kept as it is.
+2. The report is rendered from all summaries: every claim of the paper's Sec. 5 with its effect
+   per seed, mean ± sd and the verdict by the rule of `u2fusion_tf.verdicts`; the tables behind
+   them as mean ± sd over seeds; the lambda sweep; Figs. 18 (mean curves with a band of ± one sd
+   over seeds), 19 and the sweep's figure (matplotlib, ``pip install -e ".[plots]"``; without it
+   the report keeps all its tables and says which figures were skipped).
 """
 
 from __future__ import annotations
 
-import io
-import json
+import math
 import os
-import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.ablations import SHARES_FIRST_TASK, VARIANTS
-from u2fusion_tf.datasets import DATA_ROOT_HELP, evaluation_sets, resolve_data_root
+from u2fusion_tf.ablation_data import (
+    DEGREE_RUNS,
+    EWC_RUNS,
+    FIG22_METRICS,
+    MU_LOG10_EDGES,
+    MU_QUANTILES,
+    ORDER_RUNS,
+    Claim,
+    LambdaRow,
+    claims,
+    first_loss_in_own_task,
+    lambda_sweep,
+    loss_at_task_end,
+    mean_score,
+    per_seed,
+    read_summaries,
+    relative,
+    seeds,
+    smallest_lambda_holding_task_1,
+    summarize_run,
+    up_to_date,
+    write_summary,
+)
+from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.evaluate import format_table, summarize
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.paper import PUBLISHED
+from u2fusion_tf.published import CLAIMS, PAPER_TABLE_5, TABLE5_SETS
+from u2fusion_tf.runs import read_run
+from u2fusion_tf.tables import markdown_table, png_bytes, pyplot
+from u2fusion_tf.variants import SHARES_FIRST_TASK, VARIANTS, run_folder
+from u2fusion_tf.verdicts import SEED_SDS, seed_verdict
 
-EWC_RUNS = ("no-ewc", "baseline")
-"""Fig. 18-19: without EWC (the paper's first plot), then with it."""
-DEGREE_RUNS = ("baseline", "fixed-degrees")
-ORDER_RUNS = ("baseline", "exposure-first", "focus-first")
-FIG22_METRICS = ("SSIM", "Qabf", "VIF", "EI", "AG")
-TABLE5_METRICS = ("CC", "AG")
-"""The paper's Table 5 reports CC / MG; MG is this project's AG."""
+FLAGS = flags.FLAGS
+
 MISSING = "n/a"
-"""A table cell without a value (a task not learnt yet, a variant not scored)."""
-MU_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-HISTOGRAM_BINS = 60
-
-TABLE5_SETS = {published.dataset: published.compared_with[0] for published in PUBLISHED}
-"""The paper's test sets (those of its Tables 1-4, `u2fusion_tf.paper.PUBLISHED`) and our
-copies of their pairs (`u2fusion_tf.evaluate`)."""
-PAPER_TABLE_5 = {
-    # Typed from the paper's Table 5 (CC / MG, means over each test set in the order of
-    # TABLE5_SETS, no std given).
-    order: dict(zip(TABLE5_SETS, scores, strict=True))
-    for order, scores in (
-        (
-            ("multi-modal", "multi-exposure", "multi-focus"),
-            [
-                (0.5370, 0.0467),
-                (0.6347, 0.0594),
-                (0.8442, 0.0933),
-                (0.8378, 0.0647),
-                (0.8158, 0.0597),
-                (0.9723, 0.0677),
-            ],
-        ),
-        (
-            ("multi-exposure", "multi-modal", "multi-focus"),
-            [
-                (0.5359, 0.0480),
-                (0.6242, 0.0592),
-                (0.8335, 0.0950),
-                (0.8191, 0.0672),
-                (0.8065, 0.0639),
-                (0.9724, 0.0700),
-            ],
-        ),
-        (
-            ("multi-focus", "multi-modal", "multi-exposure"),
-            [
-                (0.5319, 0.0383),
-                (0.6613, 0.0516),
-                (0.8406, 0.0873),
-                (0.8322, 0.0611),
-                (0.8081, 0.0572),
-                (0.9803, 0.0563),
-            ],
-        ),
-    )
+"""A table cell without a value (a task not learnt yet, a variant not trained)."""
+SECTIONS = {
+    "fig18": ("Fig. 18: EWC keeps the earlier tasks", "Sec. 5.1"),
+    "fig19": ("Fig. 19: the importance of the weights", "Sec. 5.1"),
+    "fig22": ("Fig. 22: adaptive information preservation degrees", "Sec. 5.3"),
+    "table5": ("Table 5: the training order", "Sec. 5.4"),
 }
-"""The paper's Table 5: training order -> its test set -> (CC, MG)."""
 
-CLAIMS = {
-    "fig18": "when training DenseNet on task 3 without EWC, the loss on the validation dataset "
-    "of task 2 increases evidently [...] With EWC, the similarity losses of previous tasks are "
-    "basically the same as those when they were trained.",
-    "fig19": "Without EWC, not much difference is observed among the three distributions of "
-    "μ_i obtained after three tasks [...] However, with EWC, the proportion of larger μ_i has "
-    "increased significantly. [...] the decreased proportion of small values also shows that "
-    "the redundancy of the network is decreasing.",
-    "fig22": "When ω_1 and ω_2 are directly set to 0.5, the network fails to distinguish "
-    "between focused and defocused regions. Therefore, the results suffer from blurred edges, "
-    "while U2Fusion generates a much sharper appearance.",
-    "table5": "the exchange of the training orders of multi-modal and multi-exposure image "
-    "fusion has little effect on fusing multi-focus images [...] the results of the original "
-    "training order maintain a higher correlation with the source images. [...] the mean "
-    "gradient [...] drops from 0.0677 or 0.0700 to 0.0563 [when multi-focus comes first] [...] "
-    "the order of multi-modal→multi-exposure→multi-focus shows the best performance.",
-}
-"""The paper's claim behind each ablation (Sec. 5.1, 5.3, 5.4), quoted above its table."""
 
+# --- step 1: summaries of the run folders --------------------------------------------------------
 
-# --- run folders -------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Run:
-    """One variant's run folder: its settings, provenance and what it has finished."""
-
-    variant: str
-    folder: Path
-    config: dict
-    provenance: dict
-
-    @property
-    def task_order(self) -> list[str]:
-        return list(self.config["task_order"])
-
-    def weights(self, task_number: int) -> Path:
-        """The weights after task `task_number` (1-based)."""
-        return self.folder / f"task{task_number}-{self.task_order[task_number - 1]}.weights.h5"
-
-    def fisher(self, task_number: int) -> Path:
-        return self.folder / f"fisher-task{task_number}.npz"
-
-    @property
-    def tasks_done(self) -> int:
-        return sum(self.weights(k).is_file() for k in range(1, len(self.task_order) + 1))
-
-    @property
-    def finished(self) -> bool:
-        return self.tasks_done == len(self.task_order)
-
-    @property
-    def commit(self) -> str:
-        return str(self.provenance.get("commit", "not recorded"))
-
-    def label(self) -> str:
-        """``variant`` (commit `...`), for the line under a table."""
-        return f"`{self.variant}` (commit `{self.commit}`)"
-
-
-def read_json(path: Path) -> dict:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise U2FusionError(f"{path}: cannot be read as JSON ({error})") from error
-    if not isinstance(content, dict):
-        raise U2FusionError(f"{path}: expected a JSON object")
-    return content
-
-
-def read_runs(runs_dir: Path) -> dict[str, Run]:
-    """The variants of `VARIANTS` that have a run folder with a config.json in `runs_dir`."""
-    if not runs_dir.is_dir():
-        raise U2FusionError(f"{runs_dir}: is not a folder of ablation runs")
-    runs = {}
-    for variant in VARIANTS:
-        folder = runs_dir / variant
-        if not (folder / "config.json").is_file():
-            continue
-        config = read_json(folder / "config.json")
-        if not isinstance(config.get("task_order"), list):
-            raise U2FusionError(f"{folder / 'config.json'}: has no task_order")
-        provenance_path = folder / "provenance.json"
-        provenance = read_json(provenance_path) if provenance_path.is_file() else {}
-        runs[variant] = Run(variant, folder, config, provenance)
-    return runs
-
-
-def _table_lines(caption: str, table: str, runs: Sequence[Run]) -> list[str]:
-    """A report section's body: what the table shows, the table, and the runs behind it."""
-    return [caption, "", table, "", runs_line(runs), ""]
-
-
-def runs_line(runs: Sequence[Run]) -> str:
-    """The sentence under a table that says which runs produced it."""
-    return (
-        f"Runs: {', '.join(run.label() for run in runs)}; their commands and settings are under "
-        "[Runs](#runs)."
-    )
-
-
-# --- TensorBoard events ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Events:
-    """What a run folder's TensorBoard events hold: scalars by tag and step, and the steps at
-    which every other tag was written. A step written twice (training resumed from an earlier
-    checkpoint repeats steps) keeps its last value."""
-
-    scalars: dict[str, dict[int, float]]
-    steps: dict[str, set[int]]
-
-    def series(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) of a scalar tag, by step."""
-        points = sorted(self.scalars.get(tag, {}).items())
-        return np.array([s for s, _ in points], int), np.array([v for _, v in points], float)
-
-
-def read_events(folder: Path) -> Events:
-    """All ``events.out.tfevents.*`` of a run folder, in the order they were written (file
-    names start with the time). A truncated last record (a run stopped mid-write) ends its file."""
-    import tensorflow as tf
-
-    scalars: dict[str, dict[int, float]] = {}
-    steps: dict[str, set[int]] = {}
-    for path in sorted(folder.glob("events.out.tfevents.*")):
-        try:
-            for record in tf.data.TFRecordDataset(str(path)):
-                event = tf.compat.v1.Event.FromString(record.numpy())
-                for value in event.summary.value:
-                    steps.setdefault(value.tag, set()).add(event.step)
-                    scalar = _scalar(value)
-                    if scalar is not None:
-                        scalars.setdefault(value.tag, {})[event.step] = scalar
-        except tf.errors.DataLossError:
-            continue
-        except (tf.errors.OpError, ValueError) as error:
-            raise U2FusionError(
-                f"{path}: cannot be read as TensorBoard events ({error})"
-            ) from error
-    return Events(scalars, steps)
-
-
-def _scalar(value) -> float | None:
-    """The number of a scalar summary value (TF2 writes a 0-d tensor), else None."""
-    if value.WhichOneof("value") == "simple_value":
-        return float(value.simple_value)
-    if value.WhichOneof("value") == "tensor":
-        import tensorflow as tf
-
-        array = tf.make_ndarray(value.tensor)
-        if array.ndim == 0 and np.issubdtype(array.dtype, np.floating):
-            return float(array)
-    return None
-
-
-FISHER_TAG = "ewc/fisher"
-"""Written once at the end of every task (`u2fusion_tf.train.Trainer.consolidate`)."""
-
-
-def task_end_steps(events: Events) -> list[int]:
-    """The global step at which each finished task ended."""
-    return sorted(events.steps.get(FISHER_TAG, ()))
-
-
-# --- Fig. 18: the similarity loss through training ---------------------------------------------
-
-
-def loss_at_task_ends(run: Run, events: Events) -> dict[str, list[float | None]]:
-    """For every task of the run: its held-out L_sim at the end of each task (None before it
-    was learnt, or when the task has not ended yet)."""
-    ends = task_end_steps(events)
-    table = {}
-    for task in run.task_order:
-        values = events.scalars.get(f"val/{task}", {})
-        table[task] = [
-            values.get(ends[k]) if k < len(ends) else None for k in range(len(run.task_order))
-        ]
-    return table
-
-
-def forgetting_table(runs: Sequence[Run], events: dict[str, Events]) -> str:
-    """Markdown: each task's held-out L_sim at the end of every task, per run, and its change
-    from the end of its own task to the end of the last task the run has finished."""
-    order = runs[0].task_order
-    header = [
-        "validated task",
-        "run",
-        *(f"end of task {k}: {task}" for k, task in enumerate(order, 1)),
-        "change since its own task ended",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    tables = {run.variant: loss_at_task_ends(run, events[run.variant]) for run in runs}
-    for index, task in enumerate(order):
-        for run in runs:
-            values = tables[run.variant][task]
-            cells = [MISSING if v is None else f"{v:.4f}" for v in values]
-            known = [v for v in values[index:] if v is not None]
-            change = f"{known[-1] / known[0] - 1:+.1%}" if len(known) > 1 else MISSING
-            lines.append("| " + " | ".join([task, run.variant, *cells, change]) + " |")
-    return "\n".join(lines)
-
-
-def plot_similarity_loss(plt, runs: Sequence[Run], events: dict[str, Events]) -> bytes:
-    """Fig. 18: one panel per run, the held-out L_sim of each task against the training step,
-    the task ends dotted."""
-    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), sharey=True)
-    for axis, run in zip(np.atleast_1d(axes), runs, strict=True):
-        for task in run.task_order:
-            steps, values = events[run.variant].series(f"val/{task}")
-            axis.plot(steps, values, marker=".", markersize=3, linewidth=1, label=task)
-        for end in task_end_steps(events[run.variant]):
-            axis.axvline(end, color="gray", linestyle=":", linewidth=1)
-        axis.set_title(f"{run.variant} (EWC {'on' if run.config.get('use_ewc') else 'off'})")
-        axis.set_xlabel("training step")
-        axis.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("held-out similarity loss L_sim")
-    np.atleast_1d(axes)[0].legend()
-    return _png(plt, figure)
-
-
-# --- Fig. 19: the importance of the weights ----------------------------------------------------
-
-
-def read_mu(path: Path) -> np.ndarray:
-    """All values of a ``fisher-task<k>.npz`` (one array per trainable variable), flattened."""
-    try:
-        with np.load(path) as arrays:
-            return np.concatenate([arrays[name].ravel() for name in sorted(arrays.files)])
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise U2FusionError(f"{path}: cannot be read as a NumPy .npz file ({error})") from error
-
-
-def mu_after_each_task(run: Run) -> list[np.ndarray]:
-    """mu after task 1, 2, ... for the tasks whose Fisher file exists (in order, no gaps)."""
-    found = []
-    for k in range(1, len(run.task_order) + 1):
-        if not run.fisher(k).is_file():
-            break
-        found.append(read_mu(run.fisher(k)))
-    return found
-
-
-def mu_table(runs: Sequence[Run], mus: dict[str, list[np.ndarray]]) -> str:
-    """Markdown: per run and task, the count of weights, the share with mu = 0, quantiles, mean."""
-    header = [
-        "run",
-        "after task",
-        "weights",
-        "mu = 0",
-        *(f"q{round(q * 100)}" for q in MU_QUANTILES),
-        "max",
-        "mean",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for run in runs:
-        for k, mu in enumerate(mus[run.variant], 1):
-            cells = [
-                run.variant,
-                f"{k}: {run.task_order[k - 1]}",
-                str(mu.size),
-                f"{np.mean(mu == 0):.1%}",
-                *(f"{value:.3g}" for value in np.quantile(mu, MU_QUANTILES)),
-                f"{mu.max():.3g}",
-                f"{mu.mean():.3g}",
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def plot_mu_histograms(plt, runs: Sequence[Run], mus: dict[str, list[np.ndarray]]) -> bytes:
-    """Fig. 19: one panel per run, the distribution of log10 mu after each task (shared bins;
-    weights with mu = 0 are counted in the table)."""
-    positive = [np.log10(mu[mu > 0]) for run in runs for mu in mus[run.variant]]
-    low = min(float(p.min()) for p in positive if p.size)
-    high = max(float(p.max()) for p in positive if p.size)
-    bins = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), sharey=True)
-    for axis, run in zip(np.atleast_1d(axes), runs, strict=True):
-        for k, mu in enumerate(mus[run.variant], 1):
-            counts, _ = np.histogram(np.log10(mu[mu > 0]), bins)
-            axis.stairs(counts / mu.size, bins, label=f"after task {k}: {run.task_order[k - 1]}")
-        axis.set_title(f"{run.variant} (EWC {'on' if run.config.get('use_ewc') else 'off'})")
-        axis.set_xlabel("log10 mu (Fisher diagonal, Eq. 9)")
-        axis.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("share of the weights")
-    np.atleast_1d(axes)[0].legend()
-    return _png(plt, figure)
-
-
-# --- figures -----------------------------------------------------------------------------------
-
-
-def pyplot():
-    """matplotlib's pyplot on a file-only backend, or None when matplotlib is not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(plt, figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-# --- Fig. 22 and Table 5: the trained models on the test sets ----------------------------------
-
-
-def score_variants(
-    runs: dict[str, Run],
+def update_summaries(
+    runs_dir: Path,
+    summaries_dir: Path,
     data_root: Path,
     out_dir: Path,
-    max_pairs: int,
-    log: Callable[[str], None],
-) -> tuple[dict[str, dict], dict[str, dict], list[tuple[str, dict[str, Path]]], list[str]]:
-    """Fuses every test set with the finished variants that Fig. 22 and Table 5 compare.
-
-    Returns the Fig. 22 summaries (set -> variant -> metric -> (mean, std, n), standard
-    convention), the Table 5 summaries (the same, paper convention, the sets of `TABLE5_SETS`),
-    the figure's examples (the first pair of each set) and the pairs skipped.
-    """
-    from u2fusion_tf.fuse import fuse
-    from u2fusion_tf.results import fuse_set, score_set
-    from u2fusion_tf.weights import load_model
-
-    needed = [v for v in dict.fromkeys((*DEGREE_RUNS, *ORDER_RUNS)) if v in runs]
-    models = {v: load_model(runs[v].weights(len(runs[v].task_order))) for v in needed}
-    if not models:
-        return {}, {}, [], []
-    table5_sets = set(TABLE5_SETS.values())
-    fig22, table5, examples, skipped_all = {}, {}, [], []
-    for evaluation_set in evaluation_sets(data_root):
-        variants = [v for v in DEGREE_RUNS if v in models]
-        if evaluation_set.name in table5_sets:
-            variants += [v for v in ORDER_RUNS if v in models and v not in variants]
-        if not variants:
+    max_pairs: int = 0,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Summarises every run folder under `runs_dir` whose summary is missing or behind;
+    returns the summaries written."""
+    if not runs_dir.is_dir():
+        raise U2FusionError(f"{runs_dir}: is not a folder of ablation runs")
+    written = []
+    for seed_dir in sorted(runs_dir.glob("seed*")):
+        suffix = seed_dir.name.removeprefix("seed")
+        if not suffix.isdigit():
             continue
-        fusions = {v: (lambda images, model=models[v]: fuse(images, model)) for v in variants}
-        folders, failures = fuse_set(evaluation_set, fusions, out_dir, max_pairs, log)
-        skipped_all += failures
-        by_variant = dict(zip(variants, folders, strict=True))
-        compared = [by_variant[v] for v in DEGREE_RUNS if v in by_variant]
-        if compared:
-            rows, skipped = score_set(evaluation_set, compared, "standard", FIG22_METRICS, log)
-            fig22[evaluation_set.name] = summarize(rows, FIG22_METRICS)
-            skipped_all += skipped
-            stem, path_a, path_b = evaluation_set.pairs()[0]
-            examples.append(
-                (
-                    f"{evaluation_set.name}/{stem}",
-                    {
-                        "source A": path_a,
-                        "source B": path_b,
-                        **{v: by_variant[v] / f"{stem}.png" for v in DEGREE_RUNS if v in models},
-                    },
+        seed = int(suffix)
+        for variant in VARIANTS:
+            run = read_run(run_folder(runs_dir, seed, variant))
+            if run is None:
+                continue
+            path = summaries_dir / f"seed{seed}-{variant}.json"
+            if up_to_date(path, run, variant, max_pairs):
+                continue
+            log(f"summarising seed {seed}, {variant} ({run.tasks_done} tasks done)")
+            summary = summarize_run(run, variant, seed, data_root, out_dir, max_pairs, log)
+            written.append(write_summary(summaries_dir, summary))
+    return written
+
+
+# --- step 2: the report --------------------------------------------------------------------------
+
+
+def mean_sd(values: Sequence[float], digits: int = 4) -> str:
+    """'mean ± sd' over seeds (sample sd), or the value alone for one seed."""
+    if not values:
+        return MISSING
+    if len(values) == 1:
+        return f"{values[0]:.{digits}g}"
+    return f"{np.mean(values):.{digits}g} ± {np.std(values, ddof=1):.2g}"
+
+
+def claims_table(found: Sequence[Claim], section: str, seed_list: Sequence[int]) -> str:
+    header = ["claim", "effect (positive: the claim's direction)"]
+    header += [f"seed {seed}" for seed in seed_list] + ["mean ± sd", "verdict"]
+    rows = []
+    for item in (c for c in found if c.section == section):
+        effect = item.effect
+        values = [f"{v:+.3g}" for v in effect.values]
+        values += [MISSING] * (len(seed_list) - len(values))
+        summary = (
+            MISSING
+            if not effect.values
+            else f"{effect.mean:+.3g} ± {effect.sd:.2g}"
+            if len(effect.values) > 1
+            else f"{effect.mean:+.3g}"
+        )
+        rows.append([item.text, item.measure, *values, summary, f"**{effect.verdict}**"])
+    return markdown_table(header, rows)
+
+
+def forgetting_table(summaries: dict) -> str:
+    """Each task's held-out L_sim, mean ± sd over seeds: at its first validation in its own
+    task, at the end of its own task and at the end of every later task."""
+    order = next(iter(summaries.values()))["task_order"] if summaries else []
+    header = ["validated task", "run", "first validation in its task"]
+    header += [f"end of task {k}: {task}" for k, task in enumerate(order, 1)]
+    rows = []
+    for task in order:
+        for variant in EWC_RUNS:
+            first = per_seed(summaries, (variant,), lambda s, t=task: first_loss_in_own_task(s, t))
+            cells = [
+                mean_sd(
+                    per_seed(
+                        summaries, (variant,), lambda s, t=task, k=k: loss_at_task_end(s, t, k)
+                    )
+                )
+                for k in range(1, len(order) + 1)
+            ]
+            rows.append([task, variant, mean_sd(first), *cells])
+    return markdown_table(header, rows)
+
+
+def mu_table(summaries: dict) -> str:
+    header = ["run", "after task", "weights", "mu = 0"]
+    header += [f"q{round(q * 100)}" for q in MU_QUANTILES] + ["mean"]
+    rows = []
+    for variant in EWC_RUNS:
+        for k in range(1, 4):
+            stats = [
+                s["mu"][k - 1]
+                for (_, v), s in sorted(summaries.items())
+                if v == variant and len(s["mu"]) >= k
+            ]
+            if not stats:
+                continue
+            rows.append(
+                [
+                    variant,
+                    str(k),
+                    str(stats[0]["weights"]),
+                    mean_sd([s["zero_share"] for s in stats], 3),
+                    *(
+                        mean_sd([s["quantiles"][i] for s in stats], 3)
+                        for i in range(len(MU_QUANTILES))
+                    ),
+                    mean_sd([s["mean"] for s in stats], 3),
+                ]
+            )
+    return markdown_table(header, rows)
+
+
+def degrees_table(summaries: dict) -> str:
+    """Every test set and metric: adaptive / fixed - 1 (%), mean ± sd over seeds, verdict."""
+    names = sorted(
+        {
+            n
+            for (_, v), s in summaries.items()
+            if v in DEGREE_RUNS
+            for n in s["scores"].get("standard", {})
+        }
+    )
+    rows = []
+    for name in names:
+        cells = []
+        for metric in FIG22_METRICS:
+            effect = seed_verdict(
+                per_seed(
+                    summaries,
+                    DEGREE_RUNS,
+                    lambda on, off, m=metric, n=name: _percent(
+                        relative(
+                            mean_score(on, "standard", n, m),
+                            mean_score(off, "standard", n, m),
+                        )
+                    ),
                 )
             )
-        ordered = [by_variant[v] for v in ORDER_RUNS if v in by_variant]
-        if evaluation_set.name in table5_sets and ordered:
-            rows, _ = score_set(evaluation_set, ordered, "paper", TABLE5_METRICS, log)
-            table5[evaluation_set.name] = summarize(rows, TABLE5_METRICS)
-    return fig22, table5, examples, skipped_all
+            cells.append(
+                MISSING
+                if not effect.values
+                else f"{effect.mean:+.1f}% ± {effect.sd:.1f} ({effect.verdict})"
+            )
+        rows.append([name, *cells])
+    return markdown_table(["test set", *FIG22_METRICS], rows)
 
 
-def degrees_change_table(fig22: dict[str, dict]) -> str:
-    """Markdown: fixed-degrees / baseline - 1 per set and metric (negative: fixed is lower)."""
-    header = ["test set", *FIG22_METRICS]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for name, summary in fig22.items():
-        cells = [
-            f"{summary['fixed-degrees'][m][0] / summary['baseline'][m][0] - 1:+.1%}"
-            for m in FIG22_METRICS
-        ]
-        lines.append("| " + " | ".join([name, *cells]) + " |")
-    return "\n".join(lines)
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def order_label(order: Sequence[str]) -> str:
@@ -493,264 +232,355 @@ def order_label(order: Sequence[str]) -> str:
     return "→".join(task.removeprefix("multi-") for task in order)
 
 
-def table5(runs: Sequence[Run], summaries: dict[str, dict]) -> str:
-    """Markdown: CC / MG per test set, the paper's row of each training order above ours."""
+def table5(summaries: dict) -> str:
+    """CC / MG per test set: the paper's row of each training order above ours (mean over
+    seeds)."""
     header = ["training order", "source", *(f"{d} ({s})" for d, s in TABLE5_SETS.items())]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for run in runs:
-        paper = PAPER_TABLE_5.get(tuple(run.task_order))
-        label = order_label(run.task_order)
+    rows = []
+    for variant in ORDER_RUNS:
+        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        if not runs:
+            continue
+        order = tuple(runs[0]["task_order"])
+        paper = PAPER_TABLE_5.get(order)
         if paper is not None:
             cells = [f"{cc:.4f} / {mg:.4f}" for cc, mg in paper.values()]
-            lines.append("| " + " | ".join([label, "paper, Table 5", *cells]) + " |")
+            rows.append([order_label(order), "paper, Table 5", *cells])
         ours = []
-        for set_name in TABLE5_SETS.values():
-            scores = summaries.get(set_name, {}).get(run.variant)
-            ours.append(
-                MISSING if scores is None else f"{scores['CC'][0]:.4f} / {scores['AG'][0]:.4f}"
+        for name in TABLE5_SETS.values():
+            cc = [mean_score(s, "paper", name, "CC") for s in runs]
+            mg = [mean_score(s, "paper", name, "AG") for s in runs]
+            cc, mg = [v for v in cc if v is not None], [v for v in mg if v is not None]
+            ours.append(f"{np.mean(cc):.4f} / {np.mean(mg):.4f}" if cc and mg else MISSING)
+        rows.append([order_label(order), f"`{variant}` ({len(runs)} seeds)", *ours])
+    return markdown_table(header, rows)
+
+
+def lambda_table(rows: Sequence[LambdaRow]) -> str:
+    body = []
+    for row in rows:
+        body.append(
+            [
+                f"{row.ewc_lambda:g}" + (" (the paper's)" if row.variant == "baseline" else ""),
+                f"`{row.variant}`",
+                _effect_cell(row.forgetting, "%"),
+                _effect_cell(row.task3_loss, ""),
+                "yes" if row.holds_task_1 else ("no" if row.forgetting.values else MISSING),
+            ]
+        )
+    header = [
+        "lambda",
+        "run",
+        "task 1's held-out L_sim rise by the end of task 3 (mean ± sd over seeds)",
+        "task 3's held-out L_sim at its end",
+        "task 1 held",
+    ]
+    return markdown_table(header, body)
+
+
+def _effect_cell(effect, unit: str) -> str:
+    if not effect.values:
+        return MISSING
+    sd = f" ± {effect.sd:.3g}" if len(effect.values) > 1 else ""
+    return (
+        f"{effect.mean:+.3g}{unit}{sd} (n={len(effect.values)})"
+        if unit
+        else f"{effect.mean:.4g}{sd} (n={len(effect.values)})"
+    )
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def plot_similarity_loss(plt, summaries: dict) -> bytes:
+    """Fig. 18: one panel per run (without EWC, with), each task's held-out L_sim against the
+    training step, the mean over seeds with a band of ± one sd, the task ends dotted."""
+    figure, axes = plt.subplots(1, len(EWC_RUNS), figsize=(11, 4), sharey=True)
+    for axis, variant in zip(np.atleast_1d(axes), EWC_RUNS, strict=True):
+        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        for task in runs[0]["task_order"] if runs else []:
+            steps = sorted(set.intersection(*(set(s["validation"][task]["steps"]) for s in runs)))
+            values = np.array(
+                [
+                    [
+                        dict(
+                            zip(
+                                s["validation"][task]["steps"],
+                                s["validation"][task]["values"],
+                                strict=True,
+                            )
+                        )[t]
+                        for t in steps
+                    ]
+                    for s in runs
+                ]
             )
-        lines.append("| " + " | ".join([label, f"`{run.variant}`", *ours]) + " |")
-    return "\n".join(lines)
+            if not steps:
+                continue
+            mean = values.mean(axis=0)
+            sd = values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+            axis.plot(steps, mean, marker=".", markersize=3, linewidth=1, label=task)
+            axis.fill_between(steps, mean - sd, mean + sd, alpha=0.25)
+        for end in runs[0]["task_end_steps"] if runs else []:
+            axis.axvline(end, color="gray", linestyle=":", linewidth=1)
+        axis.set_title(f"{variant} ({len(runs)} seeds)")
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("held-out similarity loss L_sim")
+    np.atleast_1d(axes)[0].legend()
+    return png_bytes(plt, figure)
 
 
-# --- the report --------------------------------------------------------------------------------
+def plot_mu_histograms(plt, summaries: dict) -> bytes:
+    """Fig. 19: one panel per run, the distribution of log10 mu after each task (the mean
+    over seeds of the shares of the weights per bin; mu = 0 is counted in the table)."""
+    edges = np.array(MU_LOG10_EDGES)
+    figure, axes = plt.subplots(1, len(EWC_RUNS), figsize=(11, 4), sharey=True)
+    for axis, variant in zip(np.atleast_1d(axes), EWC_RUNS, strict=True):
+        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        for k in range(1, 4):
+            stats = [s["mu"][k - 1] for s in runs if len(s["mu"]) >= k]
+            if stats:
+                shares = np.mean(
+                    [np.array(s["log10_histogram"]) / s["weights"] for s in stats], axis=0
+                )
+                axis.stairs(shares, edges, label=f"after task {k}")
+        axis.set_title(f"{variant} ({len(runs)} seeds)")
+        axis.set_xlabel("log10 mu (Fisher diagonal, Eq. 9)")
+        axis.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("share of the weights")
+    np.atleast_1d(axes)[0].legend()
+    return png_bytes(plt, figure)
 
-SETTINGS_LEFT_OUT = ("run_dir",)
-"""Config entries that differ between runs without changing what is trained."""
+
+def plot_lambda_sweep(plt, rows: Sequence[LambdaRow]) -> bytes:
+    """Task 1's forgetting and task 3's own held-out loss against lambda (mean ± sd)."""
+    shown = [row for row in rows if row.forgetting.values]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    labels = [f"{row.ewc_lambda:g}" for row in shown]
+    for axis, values, title in (
+        (
+            axes[0],
+            [row.forgetting for row in shown],
+            "task 1's held-out L_sim rise by the end of task 3 (%)",
+        ),
+        (axes[1], [row.task3_loss for row in shown], "task 3's held-out L_sim at its end"),
+    ):
+        means = [v.mean for v in values]
+        sds = [0.0 if math.isnan(v.sd) else v.sd for v in values]
+        axis.errorbar(range(len(shown)), means, yerr=sds, marker="o", capsize=4)
+        axis.set_xticks(range(len(shown)), labels)
+        axis.set_xlabel("EWC lambda")
+        axis.set_title(title, fontsize=10)
+        axis.grid(alpha=0.3)
+    return png_bytes(plt, figure)
 
 
-def runs_section(runs: dict[str, Run]) -> list[str]:
-    """Every variant's state, commit and command, then the settings: those common to all runs
-    in one line, those that differ in a table."""
+# --- the report ----------------------------------------------------------------------------------
+
+
+def runs_section(summaries: dict) -> list[str]:
+    """Which runs the report rests on (seed by variant: tasks done and code commit), and the
+    settings they share."""
+    seed_list = seeds(summaries)
+    if not summaries:
+        return ["## Runs", "", "No run has been summarised yet: nothing is trained.", ""]
+    rows = []
+    for variant in VARIANTS:
+        cells = []
+        for seed in seed_list:
+            summary = summaries.get((seed, variant))
+            if summary is None:
+                cells.append("not trained")
+                continue
+            done = f"{summary['tasks_done']} of {len(summary['task_order'])} tasks"
+            cells.append(f"{done}, `{summary['commit'][:10]}`")
+        rows.append([f"`{variant}`", *cells])
     lines = [
         "## Runs",
         "",
-        "| variant | tasks done | code commit | command |",
-        "| --- | --- | --- | --- |",
-    ]
-    for variant in VARIANTS:
-        run = runs.get(variant)
-        if run is None:
-            lines.append(f"| `{variant}` | not trained | | |")
-            continue
-        command = " ".join(str(part) for part in run.provenance.get("command", [])) or "?"
-        lines.append(
-            f"| `{variant}` | {run.tasks_done} of {len(run.task_order)} | `{run.commit}` | "
-            f"`{command}` |"
-        )
-    for variant, parent in SHARES_FIRST_TASK.items():
-        lines += ["", f"`{variant}` starts from `{parent}`'s run folder as it stood after task 1."]
-    if not runs:
-        return lines
-    keys = [k for k in dict.fromkeys(k for r in runs.values() for k in r.config)]
-    keys = [k for k in keys if k not in SETTINGS_LEFT_OUT]
-    values = {k: [_setting(r.config.get(k)) for r in runs.values()] for k in keys}
-    common = [k for k in keys if len(set(values[k])) == 1]
-    differing = [k for k in keys if len(set(values[k])) > 1]
-    lines += [
+        markdown_table(["variant", *(f"seed {seed}" for seed in seed_list)], rows),
         "",
-        "Settings (`config.json`) common to every run: "
-        + ", ".join(f"`{k}={values[k][0]}`" for k in common)
-        + ".",
     ]
-    if differing:
+    for variant, parent in SHARES_FIRST_TASK.items():
+        lines.append(
+            f"`{variant}` starts from `{parent}`'s run folder (same seed) as it stood after task 1."
+        )
+    if summaries:
+        first = summaries[min(summaries)]
         lines += [
             "",
-            "| setting | " + " | ".join(f"`{v}`" for v in runs) + " |",
-            "|" + " --- |" * (len(runs) + 1),
-            *(f"| `{k}` | " + " | ".join(f"`{x}`" for x in values[k]) + " |" for k in differing),
+            f"A training command (seed {first['seed']}, `{first['variant']}`): "
+            f"`{' '.join(first['command'])}`.",
         ]
     return [*lines, ""]
 
 
-def _setting(value) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def missing_note(runs: dict[str, Run], variants: Sequence[str], finished: bool) -> str | None:
-    """A sentence naming the variants a section needs that are not there (yet)."""
-    absent = [v for v in variants if v not in runs]
-    unfinished = [v for v in variants if v in runs and finished and not runs[v].finished]
-    parts = []
-    if absent:
-        parts.append(f"not trained: {', '.join(f'`{v}`' for v in absent)}")
-    if unfinished:
-        parts.append(f"not finished: {', '.join(f'`{v}`' for v in unfinished)}")
-    return f"Left out ({'; '.join(parts)})." if parts else None
-
-
-def claim(key: str, where: str) -> list[str]:
-    return [f"> The paper ({where}): “{CLAIMS[key]}”", ""]
-
-
-def write_report(
-    runs_dir: Path,
-    report: Path,
-    figures: Path,
-    data_root: Path,
-    out_dir: Path,
-    max_pairs: int = 0,
-    log: Callable[[str], None] = print,
-) -> Path:
-    """Reads the runs, scores the finished models, draws the figures and writes the report."""
-    runs = read_runs(runs_dir)
-    plt = pyplot()
-    images: dict[str, bytes] = {}
-    skipped_figures: list[str] = []
-    link = Path(os.path.relpath(figures, report.parent))
+def render(summaries: dict, figures: dict[str, str | None], link: Path) -> str:
+    """The report's Markdown from the summaries; `figures` maps each figure's file name to
+    its caption, or None when it was not drawn."""
+    found = claims(summaries)
+    seed_list = seeds(summaries)
     lines = [
         "# The paper's ablations reproduced by this code",
         "",
-        "Written by `make ablations` (`python -m u2fusion_tf.ablation_report`) from the run "
-        f"folders of `{runs_dir}`. Each variant is trained with the same schedule and seed; only "
-        "what its ablation changes differs (see [Runs](#runs)).",
+        "Written by `make ablation-report` (`python -m u2fusion_tf.ablation_report`) from the "
+        "run summaries in its `--summaries` folder. Every variant is trained with the same "
+        "schedule, once per seed; only what its ablation changes differs.",
         "",
-        *runs_section(runs),
+        "**The rule** (`u2fusion_tf.verdicts`): each claim is tested by an effect measured once "
+        "per seed, signed so that positive is the claim's direction. A claim **holds** when the "
+        f"effect has the same sign in every seed and its mean exceeds {SEED_SDS:g} sd between "
+        "seeds; it **does not hold** when the same is true in the opposite direction; otherwise "
+        "it is **not resolved at this schedule**. A claim that an effect is absent does not "
+        "hold when the effect counts by that rule, and is otherwise not resolved.",
+        "",
+        *runs_section(summaries),
     ]
-
-    lines += ["## Fig. 18: EWC keeps the earlier tasks", "", *claim("fig18", "Sec. 5.1")]
-    ewc_runs = [runs[v] for v in EWC_RUNS if v in runs]
-    events = {run.variant: read_events(run.folder) for run in ewc_runs}
-    if ewc_runs:
-        lines += _table_lines(
-            "Held-out similarity loss L_sim (Eq. 6) of each task learnt so far, on its held-out "
-            "patches, at the end of every task (lower is better); the last column is its change "
-            "from the end of its own task to the end of the last task the run has finished.",
-            forgetting_table(ewc_runs, events),
-            ewc_runs,
-        )
-        if plt is not None:
-            images["fig18-similarity-loss.png"] = plot_similarity_loss(plt, ewc_runs, events)
-    lines += _figure_lines("fig18-similarity-loss.png", "Fig. 18", link, images, skipped_figures)
-    lines += _note(missing_note(runs, EWC_RUNS, finished=False))
-
-    lines += ["## Fig. 19: the importance of the weights", "", *claim("fig19", "Sec. 5.1")]
-    mus = {run.variant: mu_after_each_task(run) for run in ewc_runs}
-    mu_runs = [run for run in ewc_runs if mus[run.variant]]
-    if mu_runs:
-        lines += _table_lines(
-            "mu (Eq. 9: the mean of the Fisher diagonals of the tasks learnt so far, measured "
-            "after each task, with and without EWC) over all weights of the generator.",
-            mu_table(mu_runs, mus),
-            mu_runs,
-        )
-        if plt is not None:
-            images["fig19-importance.png"] = plot_mu_histograms(plt, mu_runs, mus)
-    lines += _figure_lines("fig19-importance.png", "Fig. 19", link, images, skipped_figures)
-    lines += _note(missing_note(runs, EWC_RUNS, finished=False))
-
-    finished = {v: run for v, run in runs.items() if run.finished}
-    fig22, order_scores, examples, skipped = score_variants(
-        finished, data_root, out_dir, max_pairs, log
-    )
-    lines += ["## Fig. 22: adaptive information preservation degrees", ""]
-    lines += claim("fig22", "Sec. 5.3")
-    degree_runs = [finished[v] for v in DEGREE_RUNS if v in finished]
-    if fig22:
-        lines += [
-            "Standard convention (images on the 0-255 scale), mean ± std over each set's test "
-            f"pairs{_first(max_pairs)}, fused images scored as 8-bit PNG.",
-            "",
-        ]
-        for name, summary in fig22.items():
-            lines += [f"### {name}", "", format_table(summary, FIG22_METRICS, markdown=True), ""]
-        if all(v in finished for v in DEGREE_RUNS):
+    for key, (title, where) in SECTIONS.items():
+        lines += [f"## {title}", "", f"> The paper ({where}): “{CLAIMS[key]}”", ""]
+        lines += [claims_table(found, key, seed_list), ""]
+        if key == "fig18":
             lines += [
-                "### fixed-degrees relative to baseline",
+                "Held-out similarity loss L_sim (Eq. 6) of each task, mean ± sd over seeds: at "
+                "its first validation while it is trained, then at the end of every task.",
                 "",
-                "fixed-degrees / baseline - 1.",
-                "",
-                degrees_change_table(fig22),
+                forgetting_table(summaries),
                 "",
             ]
-        lines += [runs_line(degree_runs), ""]
-        from u2fusion_tf.results import make_figure
+        elif key == "fig19":
+            lines += [
+                "mu (Eq. 9) over all weights of the generator after each task, mean ± sd over "
+                "seeds of each quantile.",
+                "",
+                mu_table(summaries),
+                "",
+            ]
+        elif key == "fig22":
+            lines += [
+                "Every test set: adaptive (`baseline`) / fixed (`fixed-degrees`) - 1 per metric "
+                "(standard convention), mean ± sd over seeds, with the verdict by the rule.",
+                "",
+                degrees_table(summaries),
+                "",
+            ]
+        elif key == "table5":
+            lines += [
+                "CC / MG per test set (paper convention; MG is the average gradient AG), the "
+                "paper's row above the mean over seeds of ours, on our copies of the paper's "
+                "test pairs (`u2fusion_test`, fewer pairs than the paper scored).",
+                "",
+                table5(summaries),
+                "",
+            ]
+        lines += _figure_lines(key, figures, link)
+    rows = lambda_sweep(summaries)
+    held = smallest_lambda_holding_task_1(rows)
+    lines += [
+        "## EWC's lambda",
+        "",
+        "EWC's strength depends on the scale of the Fisher information, which depends on the "
+        "loss and on the VGG16 head of the information measure. The sweep trains tasks 2-3 "
+        "from the baseline's task-1 weights (same seed) with lambda a tenth, ten and a hundred "
+        "times the paper's; lambda = 0 is `no-ewc`. Task 1 is **held** when its rise does not "
+        "count by the rule above.",
+        "",
+        lambda_table(rows),
+        "",
+        "Smallest lambda that holds task 1: "
+        + (
+            f"**{held.ewc_lambda:g}**." if held else "**none of those tried** (or not trained yet)."
+        ),
+        "",
+        *_figure_lines("lambda", figures, link),
+    ]
+    return "\n".join(lines)
 
-        columns = ("source A", "source B", *(run.variant for run in degree_runs))
-        figures.mkdir(parents=True, exist_ok=True)
-        make_figure(examples, figures / "fig22-adaptive-degrees.jpg", columns)
-        lines += [
-            f"![Fig. 22: the first test pair of each set, fused by {' and '.join(columns[2:])}]"
-            f"({(link / 'fig22-adaptive-degrees.jpg').as_posix()})",
+
+FIGURES = {
+    "fig18": "fig18-similarity-loss.png",
+    "fig19": "fig19-importance.png",
+    "lambda": "lambda-sweep.png",
+}
+
+
+def _figure_lines(key: str, figures: dict[str, str | None], link: Path) -> list[str]:
+    name = FIGURES.get(key)
+    if name is None:
+        return []
+    caption = figures.get(name)
+    if caption is None:
+        return [
+            f'({name} was not drawn: matplotlib is not installed; `pip install -e ".[plots]"`.)',
             "",
         ]
-    lines += _note(missing_note(runs, DEGREE_RUNS, finished=True))
+    return [f"![{caption}]({(link / name).as_posix()})", ""]
 
-    lines += ["## Table 5: the training order", "", *claim("table5", "Sec. 5.4")]
-    order_runs = [finished[v] for v in ORDER_RUNS if v in finished]
-    if order_scores:
-        lines += _table_lines(
-            "CC / MG per test set: the paper's Table 5, then this code's models on our copies "
-            f"of the paper's test pairs (`u2fusion_test`{_first(max_pairs)}, fewer pairs than "
-            "the paper scored). "
-            "Paper convention (images in [0, 1]); MG is the average gradient AG.",
-            table5(order_runs, order_scores),
-            order_runs,
-        )
-    lines += _note(missing_note(runs, ORDER_RUNS, finished=True))
-    if skipped:
-        lines += ["## Skipped pairs", "", *(f"- {line}" for line in skipped), ""]
 
+def write_report(
+    summaries_dir: Path, report: Path, figures_dir: Path, log: Callable[[str], None] = print
+) -> dict:
+    """Renders the report and its figures from the summaries; returns the summaries."""
+    summaries = read_summaries(summaries_dir)
+    plt = pyplot()
+    images: dict[str, bytes] = {}
+    captions: dict[str, str | None] = dict.fromkeys(FIGURES.values())
+    if plt is not None and summaries:
+        drawn = {
+            FIGURES["fig18"]: ("Fig. 18", plot_similarity_loss),
+            FIGURES["fig19"]: ("Fig. 19", plot_mu_histograms),
+        }
+        for name, (caption, plot) in drawn.items():
+            if any(v in EWC_RUNS for _, v in summaries):
+                images[name] = plot(plt, summaries)
+                captions[name] = caption
+        rows = lambda_sweep(summaries)
+        if any(row.forgetting.values for row in rows):
+            images[FIGURES["lambda"]] = plot_lambda_sweep(plt, rows)
+            captions[FIGURES["lambda"]] = "EWC's lambda"
+    link = Path(os.path.relpath(figures_dir, report.parent))
+    text = render(summaries, captions, link)
     if images:
-        figures.mkdir(parents=True, exist_ok=True)
+        figures_dir.mkdir(parents=True, exist_ok=True)
     for name, payload in images.items():
-        write_atomically(figures / name, payload)
+        write_atomically(figures_dir / name, payload)
     report.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(report, "\n".join(lines).encode())
-    if skipped_figures:
-        log(f"figures skipped (matplotlib is not installed): {', '.join(skipped_figures)}")
+    write_atomically(report, text.encode())
+    if plt is None:
+        log('figures skipped (matplotlib is not installed): pip install -e ".[plots]"')
     log(f"wrote {report}")
-    return report
-
-
-def _figure_lines(
-    name: str, title: str, link: Path, images: dict[str, bytes], skipped: list[str]
-) -> list[str]:
-    if name in images:
-        return [f"![{title}]({(link / name).as_posix()})", ""]
-    skipped.append(name)
-    return [
-        f'({title} was not drawn: matplotlib is not installed; `pip install -e ".[plots]"`.)',
-        "",
-    ]
-
-
-def _first(max_pairs: int) -> str:
-    """How a set's pairs were limited (``--max_pairs``), for the report's text."""
-    return f" (only the first {max_pairs} of each set)" if max_pairs else ""
-
-
-def _note(text: str | None) -> list[str]:
-    return [text, ""] if text else []
+    return summaries
 
 
 def main(argv: list[str]) -> None:
-    from absl import flags
-
-    f = flags.FLAGS
     del argv
-    write_report(
-        Path(f.runs_dir),
-        Path(f.report),
-        Path(f.figures),
-        resolve_data_root(f.data_root),
-        Path(f.out_dir),
-        f.max_pairs,
-        cli.log,
-    )
-
-
-def _define_flags() -> None:
-    from absl import flags
-
-    flags.DEFINE_string("runs_dir", "runs/ablations", "Folder with one run folder per variant.")
-    flags.DEFINE_string("report", "checkpoints/ablations.md", "The Markdown report to write.")
-    flags.DEFINE_string("figures", "checkpoints/ablations", "Folder for the report's figures.")
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
-    flags.DEFINE_string("out_dir", "results/ablations", "Where the fused test images go.")
-    flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
+    summaries_dir = Path(FLAGS.summaries)
+    if FLAGS.runs_dir:
+        update_summaries(
+            Path(FLAGS.runs_dir),
+            summaries_dir,
+            resolve_data_root(FLAGS.data_root),
+            Path(FLAGS.out_dir),
+            FLAGS.max_pairs,
+            cli.log,
+        )
+    write_report(summaries_dir, Path(FLAGS.report), Path(FLAGS.figures), cli.log)
 
 
 if __name__ == "__main__":
-    _define_flags()
-    cli.run_main(main, on_interrupt="the report was not written; run it again", reads_images=True)
+    flags.DEFINE_string(
+        "runs_dir", None, "Folder of the ablation runs (seed<k>/<variant>) to summarise first."
+    )
+    flags.DEFINE_string(
+        "summaries", "reports/ablations/runs", "Folder of the run summaries (JSON)."
+    )
+    flags.DEFINE_string("report", "reports/ablations.md", "The Markdown report to write.")
+    flags.DEFINE_string("figures", "reports/ablations", "Folder for the report's figures.")
+    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    flags.DEFINE_string("out_dir", "results/ablations", "Where the fused test images go.")
+    flags.DEFINE_integer("max_pairs", 0, "Score only the first N pairs of each set (0: all).")
+    cli.run_main(
+        main,
+        on_interrupt="summaries already written are complete; run it again",
+        reads_images=True,
+    )

@@ -5,6 +5,7 @@ complete, so a crash or an error never leaves a partial file that looks finished
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,3 +63,12 @@ def move_into_place(temporary: str, path: str) -> None:
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
+
+
+def copy_folder(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Copies a folder under a temporary name and renames it, so that a half copy never sits
+    under `destination`'s name."""
+    temporary = f"{destination}.copying"
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(source, temporary)
+    os.replace(temporary, destination)

@@ -11,6 +11,8 @@ docs) calls it, printing the number the verdict rests on beside it.
   forgotten with EWC than without). **holds** when the effect has the same sign in every seed and
   its mean exceeds twice the sd between seeds; **does not hold** when the same is true in the
   opposite direction; otherwise **not resolved at this schedule** (with one seed, always).
+  A claim that an effect is absent (`null_claim_verdict`) does not hold when the effect counts
+  by the same rule, and is otherwise not resolved.
 """
 
 from __future__ import annotations
@@ -98,3 +100,12 @@ def seed_verdict(effects: Sequence[float]) -> SeedEffect:
         elif (array < 0).all():
             verdict = DOES_NOT_HOLD
     return SeedEffect(values, mean, sd, verdict)
+
+
+def null_claim_verdict(effects: Sequence[float]) -> SeedEffect:
+    """The verdict on a claim of no effect ("differs little", "basically the same"): it **does
+    not hold** when the effect counts by `seed_verdict`'s rule in either direction; otherwise
+    it is **not resolved at this schedule** (seeds cannot show that an effect is absent)."""
+    effect = seed_verdict(effects)
+    verdict = DOES_NOT_HOLD if effect.verdict in (HOLDS, DOES_NOT_HOLD) else NOT_RESOLVED
+    return SeedEffect(effect.values, effect.mean, effect.sd, verdict)
