@@ -79,15 +79,15 @@ bench:
 	$(PYTHON) -m u2fusion_tf.bench $(DATA_ROOT_FLAG) --json $(OUT)/bench.json
 
 # The shipped model against the authors' and classic methods on every test set: tables and a
-# figure in checkpoints/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
+# figure in reports/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).
 results:
-	$(PYTHON) -m u2fusion_tf.results $(DATA_ROOT_FLAG) --out_dir $(OUT) --report_dir checkpoints
+	$(PYTHON) -m u2fusion_tf.results $(DATA_ROOT_FLAG) --out_dir $(OUT) --report_dir reports
 
 # The paper's Tables 1-4 beside the authors' model (with and without their output scaling) and
-# the shipped model: checkpoints/paper.md; the fused images in $(OUT)/paper.
+# the shipped model: reports/paper.md; the fused images in $(OUT)/paper.
 paper:
 	$(PYTHON) -m u2fusion_tf.paper $(DATA_ROOT_FLAG) --paper_text $(SHARED)/paper/U2Fusion_TPAMI.txt \
-		--out_dir $(OUT)/paper --report_dir checkpoints
+		--out_dir $(OUT)/paper --report_dir reports
 
 # The paper's ablations (Sec. 5: EWC, fixed degrees, task order, EWC's lambda), every variant
 # trained once per seed (SEEDS) with one reduced schedule (ABLATION_SCHEDULE) on a quarter of the

@@ -8,7 +8,7 @@ whether each mean falls within the paper's standard deviation. Writes
 ``<report_dir>/paper.md``; the fused images (8-bit PNG, what is scored) go to
 ``<out_dir>/fused/<set>/<method>/``::
 
-    python -m u2fusion_tf.paper --report_dir checkpoints
+    python -m u2fusion_tf.paper --report_dir reports
 
 When the paper's text is at hand (``--paper_text``), the typed numbers are first checked against
 its tables (`parse_table`), and a difference stops the run.
@@ -64,7 +64,7 @@ REPORT_HEAD = [
     "then the authors' released model (`official`) on our copies of the test pairs, once saved "
     "as their test program saves it (`--output_scaling authors`: each image stretched by "
     "1 / its maximum before 8 bits) and once as the network outputs it (`--output_scaling "
-    "none`), and the shipped model (`checkpoints/u2fusion.weights.h5`, network output). All "
+    "none`), and the shipped model (network output). All "
     "scored as 8-bit PNG in the paper's convention of `u2fusion_tf.metrics` (images in [0, 1]; "
     "SSIM the sum over the two sources with L = 255 constants; PSNR with a 255 peak; MG is the "
     "average gradient AG, in the paper's unit of 1e-3 in Table 4).",
@@ -287,7 +287,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
     flags.DEFINE_string("weights", None, "The shipped model (default: the shipped checkpoint).")
     flags.DEFINE_string("out_dir", "results/paper", "Where the fused images go.")
-    flags.DEFINE_string("report_dir", "results", "Where paper.md goes.")
+    flags.DEFINE_string("report_dir", "reports", "Where paper.md goes.")
     flags.DEFINE_string(
         "paper_text",
         "../shared/paper/U2Fusion_TPAMI.txt",

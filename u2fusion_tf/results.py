@@ -18,7 +18,7 @@ multi-exposure sets ``mertens``; ``--output_scaling`` sets how the networks' ima
 written. Every run fuses everything again, so the tables always match
 the weights given::
 
-    python -m u2fusion_tf.results --report_dir checkpoints
+    python -m u2fusion_tf.results --report_dir reports
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
     flags.DEFINE_string("weights", None, "The model to report (default: the shipped checkpoint).")
     flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
-    flags.DEFINE_string("report_dir", "results", "Where results.md and figure.jpg go.")
+    flags.DEFINE_string("report_dir", "reports", "Where results.md and figure.jpg go.")
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
     define_output_scaling_flag()
     cli.run_main(
