@@ -35,7 +35,8 @@ def all_pairs(request) -> bool:
 def shared_data() -> Path:
     """The datasets: ../shared/data, else where `python -m u2fusion_tf.datasets fetch` puts
     them; or a skip saying how to get them."""
-    from u2fusion_tf.datasets import FETCH_ROOT, read_manifest
+    from u2fusion_tf.catalogue import FETCH_ROOT
+    from u2fusion_tf.datasets import read_manifest
 
     names = {file.dataset for file in read_manifest()}
     for folder in (SHARED / "data", FETCH_ROOT):
@@ -104,9 +105,8 @@ def task_files(tmp_path_factory) -> dict[str, str]:
     with the information measure of an untrained VGG16 head, as `make data` would store it."""
     import cv2
 
+    from u2fusion_tf.catalogue import TASKS, PairSet
     from u2fusion_tf.data import prepare
-    from u2fusion_tf.datasets import PairSet
-    from u2fusion_tf.features import TASKS
 
     rng = np.random.default_rng(5)
     root = tmp_path_factory.mktemp("tasks")
@@ -129,8 +129,8 @@ def task_files(tmp_path_factory) -> dict[str, str]:
 def tiny_run(task_files) -> Callable:
     """Makes the config of a tiny training run in a run folder: a few steps per task on
     `task_files` (c = 0.1 suits their untrained-head measure); keywords change settings."""
+    from u2fusion_tf.catalogue import TASKS
     from u2fusion_tf.config import TrainConfig
-    from u2fusion_tf.features import TASKS
 
     def make(run_dir, **changes):
         settings = {

@@ -15,8 +15,7 @@ import pytest
 import tensorflow as tf
 
 from u2fusion_tf import ablation_data, ablation_report
-from u2fusion_tf.datasets import evaluation_sets
-from u2fusion_tf.features import TASKS
+from u2fusion_tf.catalogue import TASKS, evaluation_sets
 from u2fusion_tf.fuse import fuse
 from u2fusion_tf.images import read_image, write_image
 from u2fusion_tf.metrics import compute_metrics

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from u2fusion_tf.catalogue import TASKS
 from u2fusion_tf.variants import VARIANTS
-from u2fusion_tf.features import TASKS
 from u2fusion_tf.weights import load_model
 
 

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
+from u2fusion_tf.catalogue import PairSet, split_sets
 from u2fusion_tf.data import (
     PatchFiles,
     augmented,
@@ -28,7 +29,6 @@ from u2fusion_tf.data import (
     swap_sources,
     task_files,
 )
-from u2fusion_tf.datasets import PairSet, split_sets
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import VGGFeatureHead, information_measure
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from u2fusion_tf.features import TASKS
+from u2fusion_tf.catalogue import TASKS
 from u2fusion_tf.weights import load_model
 
 HARNESS = Path(__file__).with_name("logical_devices.py")

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from u2fusion_tf.datasets import PairSet
+from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.images import read_image
 from u2fusion_tf.metrics import compute_metrics
 from u2fusion_tf.scoring import score_folders, summarize

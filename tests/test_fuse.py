@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from u2fusion_tf.datasets import PairSet
+from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (

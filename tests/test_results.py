@@ -7,7 +7,7 @@ import csv
 import cv2
 
 from u2fusion_tf import results, scoring, tables
-from u2fusion_tf.datasets import evaluation_sets
+from u2fusion_tf.catalogue import evaluation_sets
 from u2fusion_tf.metrics import METRIC_NAMES
 
 

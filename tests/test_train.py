@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from u2fusion_tf.catalogue import TASK_C, TASKS
 from u2fusion_tf.data import swap_sources
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.train import (
     AuthorsRMSprop,
     Trainer,

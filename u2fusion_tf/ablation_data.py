@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from u2fusion_tf.datasets import evaluation_sets
+from u2fusion_tf.catalogue import TASKS, evaluation_sets
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.features import TASKS
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import TABLE5_SETS
 from u2fusion_tf.runs import Run, mu_after_each_task, read_events, read_json, validation_tag

@@ -51,7 +51,7 @@ from u2fusion_tf.ablation_data import (
     up_to_date,
     write_summary,
 )
-from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root
+from u2fusion_tf.catalogue import DATA_ROOT_HELP, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import CLAIMS, PAPER_TABLE_5, TABLE5_SETS

@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.datasets import DATA_ROOT_HELP, resolve_data_root, u2fusion_test_sets
+from u2fusion_tf.catalogue import DATA_ROOT_HELP, resolve_data_root, u2fusion_test_sets
 from u2fusion_tf.errors import U2FusionError, WeightsError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.fuse import fuse_y
@@ -231,6 +231,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
     swapping overlap the step."""
     import cv2
 
+    from u2fusion_tf.catalogue import PairSet
     from u2fusion_tf.config import TrainConfig
     from u2fusion_tf.data import (
         PatchFiles,
@@ -239,7 +240,6 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
         load_patches,
         prepare,
     )
-    from u2fusion_tf.datasets import PairSet
     from u2fusion_tf.train import Trainer
 
     batch = 18
@@ -345,7 +345,7 @@ FOLDER_PAIRS = "u2fusion_test/vis-ir/RoadScene"
 def folder_rows(model: U2FusionNet, data_root: Path, repeats: int, pairs: int = 0) -> dict | None:
     """Pairs/s of folder fusion one thing at a time (as before read-ahead) and with
     `fuse.READ_AHEAD`; None without the test pairs. `pairs` > 0 takes only the first ones."""
-    from u2fusion_tf.datasets import PairSet
+    from u2fusion_tf.catalogue import PairSet
     from u2fusion_tf.fuse import READ_AHEAD, fuse_folders
 
     folders = [data_root / FOLDER_PAIRS / name for name in ("vis", "ir")]

@@ -14,13 +14,11 @@ from typing import Any
 
 from absl import flags
 
+from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
 from u2fusion_tf.cli import PrecisionParser
 from u2fusion_tf.distribute import STRATEGIES
 from u2fusion_tf.ewc import FISHER_BATCH_SIZE, FISHER_BATCHES, LAMBDA
-from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS
-
-PAPER_EPOCHS = {"multi-modal": 3, "multi-exposure": 2, "multi-focus": 2}
 
 
 def setting(

@@ -53,7 +53,7 @@ import numpy as np
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.datasets import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
+from u2fusion_tf.catalogue import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import check_writable, replaced_atomically
 from u2fusion_tf.images import read_image, require_same_size, to_luminance
@@ -560,7 +560,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from u2fusion_tf.features import TASKS
+    from u2fusion_tf.catalogue import TASKS
 
     flags.DEFINE_enum("task", None, list(TASKS), "Task the patches are for.")
     flags.DEFINE_string("output", None, "HDF5 file to write.")

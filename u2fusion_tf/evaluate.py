@@ -24,14 +24,14 @@ import os
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.cli import log
-from u2fusion_tf.datasets import (
+from u2fusion_tf.catalogue import (
     DATA_ROOT_HELP,
     PairSet,
     resolve_data_root,
     split_sets,
     split_stems,
 )
+from u2fusion_tf.cli import log
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import check_writable, write_atomically
 from u2fusion_tf.fuse import fuse_folders

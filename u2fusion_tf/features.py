@@ -23,11 +23,6 @@ from absl import logging
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.precision import canonical_precision, dtype_policy
 
-TASKS = ("multi-modal", "multi-exposure", "multi-focus")
-"""The three tasks, in the order the paper learns them."""
-TASK_C = {"multi-modal": 3200.0, "multi-exposure": 3500.0, "multi-focus": 100.0}
-"""Eq. 2's constant c per task, as the authors' code sets it. The paper's text gives c = 3e3 for
-the multi-modal task; the released code (and this default) use 3200."""
 VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 VGG_INPUT_SIDE = 224
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)

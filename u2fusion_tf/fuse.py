@@ -32,8 +32,8 @@ import numpy as np
 from absl import flags
 
 from u2fusion_tf import cli
+from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.cli import log
-from u2fusion_tf.datasets import PairSet
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.images import (
     OUTPUT_SCALINGS,

@@ -17,13 +17,13 @@ its tables (`parse_table`), and a difference stops the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.datasets import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
+from u2fusion_tf.catalogue import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import (
@@ -52,10 +52,6 @@ COLUMNS = {
     "u2fusion": "shipped model",
 }
 """The fused-image folders scored, and how the report names them."""
-SWAPPED_SETS = frozenset({"mfifb"})
-"""Sets whose source folders come in the other order than the authors' (MFIFB's a/b are the
-near/far-focused images; the authors fuse far, near)."""
-
 REPORT_HEAD = [
     "# The paper's Tables 1-4 beside our measurements",
     "",
@@ -82,8 +78,8 @@ REPORT_HEAD = [
     "(`test_imgs/`): 10 TNO, 10 RoadScene, 4 Harvard, 5 + 3 multi-exposure (`dataset1`, "
     "`dataset2`) and 3 Lytro pairs; which of the paper's pairs they are is not stated. For "
     "Table 4 the 20 Lytro pairs themselves are here too (the `mfifb` test split, "
-    "`lytro_01..20`, fused in the authors' order far, near: MFIFB's `b`, `a`), the paper's own "
-    "set, where the choice of pairs cannot explain a difference.",
+    "`lytro_01..20`, fused in the authors' order far, near, as every command fuses them), "
+    "the paper's own set, where the choice of pairs cannot explain a difference.",
     "",
     f"## Summary: metrics where the authors' model is consistent with the paper (|z| <= "
     f"{CONSISTENT_Z:g})",
@@ -148,14 +144,12 @@ def verdict_counts(published: Published, summary: dict, column: str) -> str:
 
 
 def find_sets(data_root: str | Path) -> dict[str, PairSet]:
-    """Our sets named in `PUBLISHED` by name, sources in the authors' order; an error names any
-    set that is missing."""
+    """Our sets named in `PUBLISHED` by name (sources in the authors' order, as the catalogue
+    lists them); an error names any set that is missing."""
     sets = {s.name: s for s in evaluation_sets(data_root)}
     missing = [name for p in PUBLISHED for name in p.compared_with if name not in sets]
     if missing:
         raise U2FusionError(f"{data_root}: test sets not found: {', '.join(missing)}")
-    for name in SWAPPED_SETS:
-        sets[name] = replace(sets[name], folder_a=sets[name].folder_b, folder_b=sets[name].folder_a)
     return sets
 
 
