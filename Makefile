@@ -86,7 +86,7 @@ results:
 # The paper's Tables 1-4 beside the authors' model (with and without their output scaling) and
 # the shipped model: reports/paper.md; the fused images in $(OUT)/paper.
 paper:
-	$(PYTHON) -m u2fusion_tf.paper $(DATA_ROOT_FLAG) --paper_text $(SHARED)/paper/U2Fusion_TPAMI.txt \
+	$(PYTHON) -m u2fusion_tf.paper $(DATA_ROOT_FLAG) \
 		--out_dir $(OUT)/paper --report_dir reports
 
 # The paper's ablations (Sec. 5: EWC, fixed degrees, task order, EWC's lambda), every variant

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from u2fusion_tf.catalogue import SHARED
+
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("U2FUSION_SHARED", REPOSITORY_ROOT.parent / "shared"))
 OFFICIAL_PREFIX = SHARED / "official" / "u2fusion_tf1" / "model.ckpt"
 
 

@@ -16,21 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from u2fusion_tf import datasets
-from u2fusion_tf.datasets import (
-    ATTEMPTS,
+from u2fusion_tf import catalogue
+from u2fusion_tf.catalogue import (
     U2FUSION_TEST,
-    DataFile,
-    Fetcher,
     PairSet,
     evaluation_sets,
-    read_manifest,
     read_splits,
     resolve_data_root,
     split_sets,
     split_stems,
-    verify,
 )
+from u2fusion_tf.datasets import ATTEMPTS, DataFile, Fetcher, read_manifest, verify
 from u2fusion_tf.errors import U2FusionError
 
 
@@ -116,10 +112,10 @@ def test_a_bad_splits_file_is_one_clear_error(tmp_path, text, problem):
 
 def test_the_default_data_root(tmp_path, monkeypatch):
     assert resolve_data_root("given/root") == Path("given/root")
-    monkeypatch.setattr(datasets, "SHARED_DATA_ROOT", tmp_path)
+    monkeypatch.setattr(catalogue, "SHARED_DATA_ROOT", tmp_path)
     assert resolve_data_root() == tmp_path
-    monkeypatch.setattr(datasets, "SHARED_DATA_ROOT", tmp_path / "absent")
-    assert resolve_data_root() == datasets.FETCH_ROOT
+    monkeypatch.setattr(catalogue, "SHARED_DATA_ROOT", tmp_path / "absent")
+    assert resolve_data_root() == catalogue.FETCH_ROOT
 
 
 class Mirror:

@@ -23,7 +23,13 @@ from pathlib import Path
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.catalogue import DATA_ROOT_HELP, PairSet, evaluation_sets, resolve_data_root
+from u2fusion_tf.catalogue import (
+    DATA_ROOT_HELP,
+    SHARED,
+    PairSet,
+    evaluation_sets,
+    resolve_data_root,
+)
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import (
@@ -87,6 +93,8 @@ REPORT_HEAD = [
     "| table | paper's set (pairs) | our pairs | saved as theirs | network output |",
     "| --- | --- | --- | --- | --- |",
 ]
+PAPER_TEXT = SHARED / "paper" / "U2Fusion_TPAMI.txt"
+"""The paper's text, where a checkout has it at hand."""
 VERDICT_COLUMNS = ("official_authors_scaling", "official")
 """The columns judged against the paper: the authors' model, saved both ways."""
 
@@ -284,7 +292,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("report_dir", "reports", "Where paper.md goes.")
     flags.DEFINE_string(
         "paper_text",
-        "../shared/paper/U2Fusion_TPAMI.txt",
+        str(PAPER_TEXT),
         "The paper's text; when present, the typed numbers are checked against its tables.",
     )
     flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")

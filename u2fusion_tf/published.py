@@ -35,7 +35,7 @@ class Published:
     scores: dict[str, tuple[float, float]]
     """The paper's metric -> (mean, std), as printed."""
     compared_with: tuple[str, ...]
-    """Names of our test sets (`u2fusion_tf.datasets.PairSet`) scored against it."""
+    """Names of our test sets (`u2fusion_tf.catalogue.PairSet`) scored against it."""
 
 
 PUBLISHED = (
