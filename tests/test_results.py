@@ -27,7 +27,7 @@ def test_quality_bar_reports_a_model_more_than_five_percent_behind():
 
 def test_a_report_names_the_weights_it_scored(random_weights_file, tmp_path):
     """A report of other weights must not pass for the shipped model's: named, with a digest."""
-    from u2fusion_tf.datasets import sha256_of
+    from u2fusion_tf.files import sha256_of
     from u2fusion_tf.weights import SHIPPED_WEIGHTS
 
     other = scoring.describe_weights(str(random_weights_file))

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 from u2fusion_tf.catalogue import u2fusion_test_sets
-from u2fusion_tf.datasets import sha256_of
 from u2fusion_tf.errors import WeightsError
+from u2fusion_tf.files import sha256_of
 from u2fusion_tf.fuse import fuse_y
 from u2fusion_tf.images import read_image, to_luminance
 from u2fusion_tf.weights import (

@@ -28,7 +28,7 @@ that looks complete, and two runs never share a temporary file. Unreadable image
 stems and size mismatches are reported by name and skipped; a result with no patches is an
 error.
 
-Example (task 1, training split only, from the default data root of `u2fusion_tf.datasets`)::
+Example (task 1, training split only, from the default data root of `u2fusion_tf.catalogue`)::
 
     python -m u2fusion_tf.data prepare --task multi-modal --output data/multi-modal.h5 \\
         --datasets roadscene,harvard_pet_mri --split train

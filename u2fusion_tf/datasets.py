@@ -37,7 +37,7 @@ from absl import flags
 from u2fusion_tf import cli
 from u2fusion_tf.catalogue import FETCH_ROOT, fetch_command, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.files import move_into_place
+from u2fusion_tf.files import move_into_place, sha256_of
 
 FLAGS = flags.FLAGS
 
@@ -90,15 +90,6 @@ def read_manifest(names: Sequence[str] | None = None) -> list[DataFile]:
     if unknown:
         raise U2FusionError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return [file for file in files if not names or file.dataset in names]
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file, as hex: how downloaded files are checked."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_file(root: Path, file: DataFile) -> str | None:

@@ -7,7 +7,7 @@ folder), the mean and standard deviation of each metric side by side::
     python -m u2fusion_tf.evaluate --sources_a vis/ --sources_b ir/ \\
         --fused results/ours --fused results/theirs --convention standard --csv scores.csv
 
-    # fuse a dataset's test pairs (from the data root of `u2fusion_tf.datasets`) with a model
+    # fuse a dataset's test pairs (from the data root of `u2fusion_tf.catalogue`) with a model
     # first, then score them
     python -m u2fusion_tf.evaluate --dataset roadscene --fuse_with official \\
         --fuse_dir results/official

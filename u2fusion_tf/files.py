@@ -4,6 +4,7 @@ complete, so a crash or an error never leaves a partial file that looks finished
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -72,3 +73,12 @@ def copy_folder(source: str | os.PathLike, destination: str | os.PathLike) -> No
     shutil.rmtree(temporary, ignore_errors=True)
     shutil.copytree(source, temporary)
     os.replace(temporary, destination)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, as hex: how downloaded data and the shipped weights are checked."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

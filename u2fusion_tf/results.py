@@ -1,7 +1,7 @@
 """The shipped model against the authors' and classic methods on every test set: ``make results``.
 
 For the test split of every dataset and the paper's own test pairs (``u2fusion_test``; the
-catalogue is `u2fusion_tf.datasets`), fuses each pair with every method, scores the results with
+catalogue is `u2fusion_tf.catalogue`), fuses each pair with every method, scores the results with
 `u2fusion_tf.metrics` and writes:
 
 - ``<report_dir>/results.md``: one table per dataset (standard convention, mean ± std), the

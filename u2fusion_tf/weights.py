@@ -21,9 +21,8 @@ import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.datasets import sha256_of
 from u2fusion_tf.errors import WeightsError
-from u2fusion_tf.files import replaced_atomically
+from u2fusion_tf.files import replaced_atomically, sha256_of
 from u2fusion_tf.model import U2FusionNet
 
 FLAGS = flags.FLAGS
