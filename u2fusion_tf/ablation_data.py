@@ -10,6 +10,7 @@ paper's claims, each an effect measured once per seed and judged by `u2fusion_tf
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from u2fusion_tf.published import TABLE5_SETS
 from u2fusion_tf.runs import Run, mu_after_each_task, read_events, read_json, validation_tag
 from u2fusion_tf.variants import LAMBDA_SWEEP
 from u2fusion_tf.verdicts import HOLDS, SeedEffect, null_claim_verdict, seed_verdict
+
+logger = logging.getLogger(__name__)
+
 
 SUMMARY_FORMAT = 1
 MU_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -69,7 +73,7 @@ def summarize_run(
     data_root: Path,
     out_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> dict:
     """A run's summary; a finished run of `SCORED_VARIANTS` is fused and scored on the test
     sets (images in ``<out_dir>/fused/<set>/seed<k>-<variant>/``)."""

@@ -19,6 +19,7 @@ Two steps, so that runs trained in different sittings report together::
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -60,6 +61,9 @@ from u2fusion_tf.tables import markdown_table, png_bytes, pyplot
 from u2fusion_tf.variants import SHARES_FIRST_TASK, VARIANTS, run_folder
 from u2fusion_tf.verdicts import SEED_SDS, seed_verdict
 
+logger = logging.getLogger(__name__)
+
+
 FLAGS = flags.FLAGS
 
 MISSING = "n/a"
@@ -81,7 +85,7 @@ def update_summaries(
     data_root: Path,
     out_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> list[Path]:
     """Summarises every run folder under `runs_dir` whose summary is missing or behind;
     returns the summaries written."""
@@ -518,7 +522,7 @@ def _figure_lines(key: str, figures: dict[str, str | None], link: Path) -> list[
 
 
 def write_report(
-    summaries_dir: Path, report: Path, figures_dir: Path, log: Callable[[str], None] = print
+    summaries_dir: Path, report: Path, figures_dir: Path, log: Callable[[str], None] = logger.info
 ) -> dict:
     """Renders the report and its figures from the summaries; returns the summaries."""
     summaries = read_summaries(summaries_dir)

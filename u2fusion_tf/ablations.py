@@ -13,6 +13,7 @@ the code commit and the command.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ from u2fusion_tf.variants import (
     first_task_folder,
     run_folder,
 )
+
+logger = logging.getLogger(__name__)
 
 FLAGS = flags.FLAGS
 
@@ -55,7 +58,7 @@ def train_variant(
     seed: int,
     variant: str,
     train_flags: Sequence[str],
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> None:
     """Trains (or resumes) one variant with one seed. A variant that others start from keeps a
     copy of its run folder as it stood after its first task; those others start from a copy of

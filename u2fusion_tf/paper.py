@@ -16,6 +16,7 @@ its tables (`parse_table`), and a difference stops the run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ from u2fusion_tf.verdicts import (
     within_paper_std,
 )
 from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+
+logger = logging.getLogger(__name__)
+
 
 FLAGS = flags.FLAGS
 
@@ -181,7 +185,7 @@ def collect(
     weights: str,
     out_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
     tables: Sequence[int] = TABLES,
 ) -> tuple[list[Comparison], list[str]]:
     """Fuses and scores every set of the paper's `tables`; returns the comparisons and what
@@ -244,7 +248,7 @@ def run(
     report_dir: Path,
     paper_text: Path | None = None,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
     tables: Sequence[int] = TABLES,
 ) -> list[Comparison]:
     """Fuses, scores and writes ``paper.md`` for the paper's `tables`; returns what it shows."""

@@ -23,6 +23,7 @@ the weights given::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ from u2fusion_tf.scoring import (
 )
 from u2fusion_tf.tables import format_table, make_figure, write_csv
 from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+
+logger = logging.getLogger(__name__)
+
 
 FLAGS = flags.FLAGS
 
@@ -110,7 +114,7 @@ def collect(
     weights: str,
     out_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
     scaling: str = "none",
 ) -> Report:
     """Fuses every test set with every method into `out_dir` and scores the results."""
@@ -169,7 +173,7 @@ def run(
     out_dir: Path,
     report_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
     scaling: str = "none",
 ) -> Report:
     """Fuses, scores and reports every test set; returns what it measured."""

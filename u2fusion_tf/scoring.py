@@ -8,6 +8,7 @@ population std, images with a defined value).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
@@ -32,6 +33,9 @@ from u2fusion_tf.images import (
 from u2fusion_tf.metrics import METRIC_NAMES, MetricWarning, compute_metrics
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import OFFICIAL, is_shipped
+
+logger = logging.getLogger(__name__)
+
 
 Fusion = Callable[[Sequence[np.ndarray]], np.ndarray]
 """A method: same-sized source images in [0, 1] -> fused image (gray or RGB)."""
@@ -73,7 +77,7 @@ def score_folders(
     fused_dirs: Sequence[str],
     metrics: Sequence[str] = METRIC_NAMES,
     convention: str = "standard",
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> tuple[list[dict], list[str]]:
     """Scores every fused folder on the source pairs; returns per-image rows and skipped files.
 
@@ -168,7 +172,7 @@ def fuse_set(
     fusions: dict[str, Fusion],
     out_dir: Path,
     max_pairs: int = 0,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> tuple[list[Path], list[str]]:
     """Fuses the set's pairs with every method; returns the method folders and the failures."""
     pairs = evaluation_set.pairs()[: max_pairs or None]
@@ -197,7 +201,7 @@ def score_set(
     folders: Sequence[Path],
     convention: str,
     metrics: Sequence[str] = METRIC_NAMES,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> tuple[list[dict], list[str]]:
     """Scores the fused folders of a set; each row's stem is prefixed by the set's name."""
     fused = replace(evaluation_set, stems=frozenset(p.stem for p in folders[0].glob("*.png")))
