@@ -34,7 +34,7 @@ from absl import flags
 from u2fusion_tf import cli
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASKS
-from u2fusion_tf.files import write_atomically
+from u2fusion_tf.files import folder_replaced_atomically, write_atomically
 
 FLAGS = flags.FLAGS
 
@@ -141,11 +141,10 @@ def first_task_snapshot(
 
 
 def copy_folder(source: str, destination: str) -> None:
-    """Copied under a temporary name and renamed, so that a half copy never counts."""
-    temporary = destination + ".copying"
-    shutil.rmtree(temporary, ignore_errors=True)
-    shutil.copytree(source, temporary)
-    os.replace(temporary, destination)
+    """Copied whole or not at all (over any folder at `destination`), so that a half copy
+    never counts."""
+    with folder_replaced_atomically(destination) as temporary:
+        shutil.copytree(source, temporary)
 
 
 def run(command: list) -> None:

@@ -40,8 +40,9 @@ from u2fusion_tf.datasets import (
     split_stems,
 )
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.files import check_writable, write_atomically
-from u2fusion_tf.fuse import fuse_folders, fuse_y
+from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, write_atomically
+from u2fusion_tf.fuse import fuse_folders
+from u2fusion_tf.fusion import fuse_y
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     read_image,
@@ -201,6 +202,19 @@ def format_table(summary: dict, metrics: Sequence[str], markdown: bool = False) 
     )
 
 
+def scored_paths(
+    sources: PairSet, fused_dirs: Sequence[str], output: str | os.PathLike
+) -> list[str | os.PathLike]:
+    """What scoring reads that an `output` could be: the source folders and pairs, the fused
+    folders, and in each fused folder the image of a pair's stem if `output` is named so."""
+    pairs, _ = sources.match()
+    paths = [sources.folder_a, sources.folder_b, *fused_dirs]
+    paths += [path for _, *pair in pairs for path in pair]
+    if Path(output).stem in {pair.stem for pair in pairs}:
+        paths += [os.path.join(folder, Path(output).name) for folder in fused_dirs]
+    return paths
+
+
 def write_csv(path: str | os.PathLike, rows: Sequence[dict], metrics: Sequence[str]) -> None:
     """Per-image scores as CSV, written atomically."""
     text = io.StringIO()
@@ -228,14 +242,17 @@ def main(argv: list[str]) -> None:
         (sources,) = split_sets(data_root, "test", [FLAGS.dataset], FLAGS.splits)
     else:
         raise U2FusionError("give --sources_a and --sources_b, or --dataset (see --help)")
-    for report in (FLAGS.csv, FLAGS.markdown):
-        if report:
-            check_writable(report)  # before fusing and scoring, not after
     fused_dirs = list(FLAGS.fused or [])
     if FLAGS.fuse_with:
         out_dir = FLAGS.fuse_dir or os.path.join(
             "results", method_name(FLAGS.fuse_with).removesuffix(".weights.h5")
         )
+    for report in (FLAGS.csv, FLAGS.markdown):
+        if report:  # checked before fusing and scoring, not after
+            check_writable(report)
+            folders = [*fused_dirs, out_dir] if FLAGS.fuse_with else fused_dirs
+            refuse_overwriting_inputs(report, scored_paths(sources, folders, report))
+    if FLAGS.fuse_with:
         log(f"fusing with {FLAGS.fuse_with} into {out_dir}")
         failures = fuse_folders(sources, out_dir, load_model(FLAGS.fuse_with))
         for failure in failures:

@@ -42,7 +42,8 @@ from u2fusion_tf.datasets import (
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.evaluate import format_table, score_folders, summarize, write_csv
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.fuse import define_output_scaling_flag, fuse, fuse_ycbcr_with, read_sources
+from u2fusion_tf.fuse import define_output_scaling_flag, read_sources
+from u2fusion_tf.fusion import fuse, fuse_ycbcr_with
 from u2fusion_tf.images import read_image, scale_output, write_image
 from u2fusion_tf.metrics import METRIC_NAMES
 from u2fusion_tf.model import U2FusionNet
