@@ -378,3 +378,13 @@ def test_patch_files_with_the_wrong_layout_are_refused(tmp_path, patches, inform
     patch_file(path, patches, information)
     with pytest.raises(U2FusionError, match=message):
         load_patches(path, "multi-modal")
+
+
+def test_prepare_never_writes_over_a_source(small_dataset, tmp_path):
+    sources = [small_dataset.folder_a / "p1.png", small_dataset.folder_b / "p1.jpg"]
+    originals = [source.read_bytes() for source in sources]
+    for output in sources:
+        with pytest.raises(U2FusionError, match=f"^{output}: is the input"):
+            prepare([small_dataset], str(output), "multi-focus", "none")
+    assert [source.read_bytes() for source in sources] == originals
+    assert not list(small_dataset.folder_a.glob(".*")), "no temporary file is left"

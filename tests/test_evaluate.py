@@ -217,3 +217,27 @@ def test_cli_report_that_cannot_be_written_fails_before_scoring(folders, tmp_pat
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: {target}: ") and message in last
         assert "[1/4]" not in result.stderr, "checked before any scoring"
+
+
+def test_cli_reports_never_replace_what_evaluate_reads(folders, tmp_path):
+    """A report over a source or a fused image (by its stem, even one not yet written) is
+    refused before scoring; the inputs are untouched."""
+    before = {
+        path: path.read_bytes() for name in ("a", "b", "avg") for path in folders[name].iterdir()
+    }
+    for report, target in [
+        ("--csv", folders["a"] / "s1.png"),
+        ("--markdown", folders["avg"] / "s2.png"),
+        ("--csv", folders["avg"] / "s4.csv"),
+        ("--markdown", folders["b"] / "s3.bmp"),
+    ]:
+        result = run_evaluate(
+            "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
+            report, target,
+        )  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {target}: ") and "choose another" in last, last
+        assert "[1/4]" not in result.stderr, "checked before any scoring"
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (folders["avg"] / "s4.csv").exists()

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from u2fusion_tf.errors import FileError
 from u2fusion_tf.export import (
     SIGNATURE_IMAGES,
     SIGNATURE_Y,
@@ -161,3 +162,44 @@ def test_export_replaces_an_older_saved_model(random_model, tmp_path):
     export(random_model, "saved_model", str(tmp_path / "model"))
     assert not (tmp_path / "model" / "stale.txt").exists()
     assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def run_export(*args):
+    command = [sys.executable, "-m", "u2fusion_tf.export", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def test_export_with_the_official_weights_replaces_an_existing_output(official_env, tmp_path):
+    output = tmp_path / "m.tflite"
+    output.write_bytes(b"an older export")
+    result = run_export("--weights", "official", "--format", "tflite", "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert output.stat().st_size > 2_000_000
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite"]
+
+
+def test_replacing_an_export_never_deletes_its_weights(random_weights_file, tmp_path):
+    """A SavedModel folder holding the weights it is made from, or the weights file itself, is
+    refused before any work."""
+    model = tmp_path / "sm"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"an older export")
+    weights = model / "my.weights.h5"
+    weights.write_bytes(random_weights_file.read_bytes())
+    for form, output, problem in [
+        ("saved_model", model, f"holds the input {weights}"),
+        ("tflite", weights, f"is the input {weights}"),
+    ]:
+        result = run_export("--weights", weights, "--format", form, "--output", output)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {output}: {problem}")
+    assert weights.read_bytes() == random_weights_file.read_bytes()
+    assert sorted(os.listdir(model)) == ["my.weights.h5", "saved_model.pb"]
+
+
+def test_an_export_into_a_folder_not_writable_names_the_output(random_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    for form, name in [("saved_model", "model"), ("tflite", "m.tflite")]:
+        with pytest.raises(FileError, match=rf"^{tmp_path / name}: output folder .* not writable"):
+            export(random_model, form, str(tmp_path / name))
+    assert os.listdir(tmp_path) == []

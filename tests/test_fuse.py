@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.catalogue import PairSet
-from u2fusion_tf.errors import ImageError, U2FusionError
+from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
 from u2fusion_tf.images import (
     PIPE_WAIT_SECONDS,
@@ -26,6 +26,7 @@ from u2fusion_tf.images import (
     write_image,
     ycbcr_to_rgb,
 )
+from u2fusion_tf.shards import check_shard
 
 RNG = np.random.default_rng(7)
 
@@ -267,7 +268,7 @@ def test_an_output_is_never_one_of_the_sources(pair, tmp_path, random_model):
     (tmp_path / "link.png").symlink_to(source)
     os.link(source, tmp_path / "hard.png")
     for output in (source, tmp_path / "link.png", tmp_path / "hard.png"):
-        with pytest.raises(ImageError, match=f"is the input {source}"):
+        with pytest.raises(FileError, match=f"is the input {source}"):
             fuse_files([source, source], output, random_model)
     assert source.read_bytes() == original
 
@@ -280,7 +281,7 @@ def test_folder_fusion_never_writes_into_a_source_folder(tmp_path, random_model)
     (tmp_path / "alias").symlink_to(dir2)
     before = {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)}
     for out_dir in (dir1, tmp_path / "alias"):
-        with pytest.raises(ImageError, match="is the input"):
+        with pytest.raises(FileError, match="is the input"):
             fuse_folders(PairSet.of(dir1, dir2), str(out_dir), random_model)
     assert {folder: (folder / "p.png").read_bytes() for folder in (dir1, dir2)} == before
 
@@ -462,3 +463,57 @@ def test_folder_shards_fuse_each_pair_once_and_read_ahead_changes_nothing(tmp_pa
         assert (sequential / name).read_bytes() == (shard / name).read_bytes()
     with pytest.raises(U2FusionError, match=r"--shard 2: must be in 0 \.\. 1"):
         fuse_folders(PairSet.of(dir1, dir2), str(sequential), random_model, shard=2, num_shards=2)
+
+
+def test_a_part_without_pairs_is_a_normal_outcome_and_part_0_reports_unpaired_files(
+    tmp_path, random_model
+):
+    dir1, dir2 = make_folders(tmp_path, ["p1", "p2", "p3"])
+    (dir1 / "lonely.png").write_bytes((dir1 / "p1.png").read_bytes())
+    lines = []
+    failures = fuse_folders(
+        PairSet.of(dir1, dir2), str(tmp_path / "out"), random_model, num_shards=4, log=lines.append
+    )
+    assert len(failures) == 1 and "lonely.png: has no partner" in failures[0]
+    assert lines == ["part 0 of 4 is empty (3 pairs); nothing to fuse"]
+    assert os.listdir(tmp_path / "out") == []
+    fuse_folders(PairSet.of(dir1, dir2), str(tmp_path / "out"), random_model, shard=1, num_shards=4)
+    assert os.listdir(tmp_path / "out") == ["p1.png"]
+    with pytest.raises(U2FusionError, match=r"^--num_shards 0: must be at least 1$"):
+        check_shard(0, 0)
+
+
+def test_cli_options_that_do_not_apply_to_the_mode_are_refused_by_name(pair, tmp_path):
+    for args, message in [
+        (
+            ["--video", "a.mkv", "b.mkv", "--output", tmp_path / "f.mkv", "--output_scaling=none"],
+            "--output_scaling: applies only to --inputs and folder mode "
+            "(--dir1/--dir2/--out_dir), not to --video",
+        ),
+        (
+            ["--inputs", *pair, "--output", tmp_path / "f.png", "--out_ext", ".jpg"],
+            "--out_ext: applies only to folder mode (--dir1/--dir2/--out_dir), not to --inputs",
+        ),
+    ]:
+        result = run_fuse(*args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert last_line(result.stderr) == f"error: {message}"
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.jpg"]
+
+
+@pytest.mark.parametrize(("command", "flag"), [("fuse", "--tile"), ("export", "--tflite_weights")])
+def test_the_fuse_and_export_commands_read_their_flags_without_tensorflow(command, flag):
+    """The commands' modules and flags (``--help`` shows them) import no TensorFlow: it is
+    imported when a model is loaded. `fusion` needs it only for a model's ``infer``."""
+    code = (
+        "import runpy, sys\n"
+        "import u2fusion_tf.fusion\n"
+        f"sys.argv = [{command!r}, '--help']\n"
+        "try:\n"
+        f"    runpy.run_module('u2fusion_tf.{command}', run_name='__main__')\n"
+        "finally:\n"
+        "    print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert flag in result.stdout, result.stderr
+    assert result.stderr.splitlines()[-1] == "tensorflow imported: False", result.stderr

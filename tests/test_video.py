@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from u2fusion_tf import video
+from u2fusion_tf.errors import FileError, ImageError
 from u2fusion_tf.fuse import fuse
 from u2fusion_tf.video import fuse_video
 
@@ -102,3 +103,26 @@ def test_an_interrupted_run_leaves_no_file(videos, tmp_path, random_model, monke
     with pytest.raises(KeyboardInterrupt):
         fuse_video(*map(str, videos), str(tmp_path / "fused.mp4"), InterruptedModel())
     assert sorted(os.listdir(tmp_path)) == ["ir.mkv", "vis.mkv"]
+
+
+def test_frames_too_small_to_fuse_are_a_one_line_error(tmp_path, random_model):
+    """A real MJPG AVI of 64x1 frames: refused when opened, naming the video, nothing written."""
+    path = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 1))
+    for k in range(3):
+        writer.write(np.full((1, 64, 3), 40 * k, np.uint8))
+    writer.release()
+    with pytest.raises(ImageError, match=rf"^{path}: frames are 64x1; fusion needs at least 2x2$"):
+        fuse_video(str(path), str(path), str(tmp_path / "fused.mkv"), random_model)
+    assert os.listdir(tmp_path) == ["line.avi"]
+
+
+def test_output_errors_name_the_output(videos, tmp_path, random_model, monkeypatch):
+    """Not a temporary file beside it: a folder named like a video, a folder not writable."""
+    (tmp_path / "folder.mkv").mkdir()
+    with pytest.raises(FileError, match=rf"^{tmp_path / 'folder.mkv'}: is a folder"):
+        fuse_video(*map(str, videos), str(tmp_path / "folder.mkv"), random_model)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(FileError, match=rf"^{tmp_path / 'fused.mkv'}: output folder .* writable"):
+        fuse_video(*map(str, videos), str(tmp_path / "fused.mkv"), random_model)
+    assert sorted(os.listdir(tmp_path)) == ["folder.mkv", "ir.mkv", "vis.mkv"]

@@ -7,7 +7,7 @@
   it weighs contrast, saturation and well-exposedness per pixel and works on colour directly.
 
 `average` and `laplacian_pyramid` fuse luminance, like the network: colour is handled as in
-`u2fusion_tf.fuse` (see `fuse.fuse_ycbcr_with`).
+`u2fusion_tf.fusion` (see `fusion.fuse_ycbcr_with`).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from absl import flags
 from u2fusion_tf import cli
 from u2fusion_tf.catalogue import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.files import check_writable, replaced_atomically
+from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, replaced_atomically
 from u2fusion_tf.images import read_image, require_same_size, to_luminance
 from u2fusion_tf.shards import check_shard, take_shard
 
@@ -219,12 +219,14 @@ def prepare(
     except OSError as error:
         raise U2FusionError(f"{output}: cannot create its folder ({error.strerror})") from error
     check_writable(output)
-    head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     pairs, problems = [], []
     for source in sources:
         found, unmatched = source.match()
         problems += unmatched
         pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
+    folders = [folder for source in sources for folder in (source.folder_a, source.folder_b)]
+    refuse_overwriting_inputs(output, [*folders, *(path for _, *paths in pairs for path in paths)])
+    head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     for problem in problems:
         log(f"skipped: {problem}")
     pairs = take_shard(pairs, shard, num_shards)

@@ -20,6 +20,8 @@ means ignore NaN (the table shows how many images each method was scored on).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 from absl import flags
 
@@ -33,7 +35,7 @@ from u2fusion_tf.catalogue import (
 )
 from u2fusion_tf.cli import log
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.files import check_writable, write_atomically
+from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, write_atomically
 from u2fusion_tf.fuse import fuse_folders
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES
 from u2fusion_tf.scoring import method_name, score_folders, summarize
@@ -41,6 +43,19 @@ from u2fusion_tf.tables import format_table, write_csv
 from u2fusion_tf.weights import load_model
 
 FLAGS = flags.FLAGS
+
+
+def scored_paths(
+    sources: PairSet, fused_dirs: Sequence[str], output: str | os.PathLike
+) -> list[str | os.PathLike]:
+    """What scoring reads that an `output` could be: the source folders and pairs, the fused
+    folders, and in each fused folder the image of a pair's stem if `output` is named so."""
+    pairs, _ = sources.match()
+    paths = [sources.folder_a, sources.folder_b, *fused_dirs]
+    paths += [path for _, *pair in pairs for path in pair]
+    if Path(output).stem in {pair.stem for pair in pairs}:
+        paths += [os.path.join(folder, Path(output).name) for folder in fused_dirs]
+    return paths
 
 
 def main(argv: list[str]) -> None:
@@ -61,14 +76,17 @@ def main(argv: list[str]) -> None:
         (sources,) = split_sets(data_root, "test", [FLAGS.dataset], FLAGS.splits)
     else:
         raise U2FusionError("give --sources_a and --sources_b, or --dataset (see --help)")
-    for report in (FLAGS.csv, FLAGS.markdown):
-        if report:
-            check_writable(report)  # before fusing and scoring, not after
     fused_dirs = list(FLAGS.fused or [])
     if FLAGS.fuse_with:
         out_dir = FLAGS.fuse_dir or os.path.join(
             "results", method_name(FLAGS.fuse_with).removesuffix(".weights.h5")
         )
+    for report in (FLAGS.csv, FLAGS.markdown):
+        if report:  # checked before fusing and scoring, not after
+            check_writable(report)
+            folders = [*fused_dirs, out_dir] if FLAGS.fuse_with else fused_dirs
+            refuse_overwriting_inputs(report, scored_paths(sources, folders, report))
+    if FLAGS.fuse_with:
         log(f"fusing with {FLAGS.fuse_with} into {out_dir}")
         failures = fuse_folders(sources, out_dir, load_model(FLAGS.fuse_with))
         for failure in failures:

@@ -1,20 +1,23 @@
 """The generator for deployment: a SavedModel (TensorFlow Serving, ``tf.saved_model.load``) or a
-TFLite file, loadable without this project.
-
-Command line::
-
-    python -m u2fusion_tf.export --weights official --format saved_model --output u2fusion/1
-    python -m u2fusion_tf.export --format tflite --output u2fusion.tflite [--tflite_weights float16]
+TFLite file, loadable without this project; written by ``python -m u2fusion_tf.export``.
 
 The SavedModel has two serving signatures:
 
 * ``serving_default`` (`SIGNATURE_Y`): ``source1``, ``source2`` float32 (batch, H, W, 1) in
-  [0, 1], any H, W >= 2, to ``fused_y`` float32 (batch, H, W, 1): what `fuse.fuse_y` computes
+  [0, 1], any H, W >= 2, to ``fused_y`` float32 (batch, H, W, 1): what `fusion.fuse_y` computes
   (whole images, no tiling).
 * ``fuse_images`` (`SIGNATURE_IMAGES`): ``image1``, ``image2`` uint8 (H, W, 1) gray or
   (H, W, 3) RGB, to ``fused`` uint8 (H, W, 1) when both are gray, else (H, W, 3) RGB, with the
   fuse tool's colour rules (one RGB source lends its chroma, two are fused by Eq. 10) and its
   8-bit rounding.
+
+TensorFlow is imported only for the work (the signatures are `u2fusion_tf.serving`), so the
+command checks its flags and output first.
+
+Command line::
+
+    python -m u2fusion_tf.export --weights official --format saved_model --output u2fusion/1
+    python -m u2fusion_tf.export --format tflite --output u2fusion.tflite [--tflite_weights float16]
 
 The TFLite file holds ``serving_default`` alone (inputs ``source1``, ``source2``; one output),
 with dynamic H and W: its interpreter resizes to each input. ``--tflite_weights float16``
@@ -24,109 +27,60 @@ stores the weights in float16 (half the file; computation stays float32).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
 from u2fusion_tf.cli import log
-from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.files import write_atomically
-from u2fusion_tf.images import CHROMA_CENTRE, RGB_TO_YCBCR, YCBCR_TO_RGB
-from u2fusion_tf.model import U2FusionNet
-from u2fusion_tf.weights import WEIGHTS_HELP, load_model
+from u2fusion_tf.errors import FileError, U2FusionError
+from u2fusion_tf.files import (
+    check_writable,
+    folder_replaced_atomically,
+    refuse_overwriting_inputs,
+    write_atomically,
+)
+
+if TYPE_CHECKING:
+    from u2fusion_tf.model import U2FusionNet
 
 SIGNATURE_Y = "serving_default"
 SIGNATURE_IMAGES = "fuse_images"
 FORMATS = ("saved_model", "tflite")
 TFLITE_WEIGHTS = ("float32", "float16")
 FLAGS = flags.FLAGS
-_SOURCE = tf.TensorSpec((None, None, None, 1), tf.float32)
-_IMAGE = tf.TensorSpec((None, None, None), tf.uint8)
 
 
-def _to_ycbcr(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """uint8 (H, W, 1 or 3) -> Y (H, W), Cb-Cr (H, W, 2) and whether it is gray; a gray image
-    keeps its values as Y and has exactly gray chroma, as `images.YCbCr.of` gives it."""
-    pixels = tf.cast(image, tf.float32) / 255.0
-    gray = tf.equal(tf.shape(image)[-1], 1)
-    rgb = tf.tile(pixels, [1, 1, 3 // tf.shape(image)[-1]])
-    ycbcr = tf.tensordot(rgb, tf.constant(RGB_TO_YCBCR.T, tf.float32), 1)
-    y = tf.where(gray, pixels[..., 0], ycbcr[..., 0])
-    chroma = tf.where(gray, CHROMA_CENTRE, ycbcr[..., 1:] + CHROMA_CENTRE)
-    return y, chroma, gray
-
-
-def _fuse_chroma(c1: tf.Tensor, c2: tf.Tensor) -> tf.Tensor:
-    """`images.fuse_chroma` (paper Eq. 10) in TensorFlow."""
-    d1, d2 = tf.abs(c1 - CHROMA_CENTRE), tf.abs(c2 - CHROMA_CENTRE)
-    total = d1 + d2
-    return tf.where(total == 0, CHROMA_CENTRE, tf.math.divide_no_nan(c1 * d1 + c2 * d2, total))
-
-
-class FusionModule(tf.Module):
-    """The serving signatures around one generator (see the module docstring)."""
-
-    def __init__(self, model: U2FusionNet):
-        super().__init__()
-        self.model = model
-
-    @tf.function(input_signature=[_SOURCE, _SOURCE])
-    def fuse_y(self, source1: tf.Tensor, source2: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"fused_y": self.model(tf.concat([source1, source2], -1), training=False)}
-
-    @tf.function(input_signature=[_IMAGE, _IMAGE])
-    def fuse_images(self, image1: tf.Tensor, image2: tf.Tensor) -> dict[str, tf.Tensor]:
-        tf.debugging.assert_equal(tf.shape(image1)[:2], tf.shape(image2)[:2], "sizes differ")
-        y1, chroma1, gray1 = _to_ycbcr(image1)
-        y2, chroma2, gray2 = _to_ycbcr(image2)
-        y = self.model(tf.stack([y1, y2], -1)[tf.newaxis], training=False)[0]
-        chroma = tf.where(gray1, chroma2, tf.where(gray2, chroma1, _fuse_chroma(chroma1, chroma2)))
-        ycbcr = tf.concat([y, chroma - CHROMA_CENTRE], -1)
-        rgb = tf.tensordot(ycbcr, tf.constant(YCBCR_TO_RGB.T, tf.float32), 1)
-        channels = tf.where(gray1 & gray2, 1, 3)  # gray: R = Y exactly, the chroma being 0.5
-        fused = tf.round(tf.clip_by_value(rgb[..., :channels], 0.0, 1.0) * 255.0)
-        return {"fused": tf.cast(fused, tf.uint8)}
+def check_output(form: str, output: str | os.PathLike) -> None:
+    """Fails before any work when `output` cannot take an export in `form`: its folder is
+    missing or read-only, or something other than a SavedModel would be replaced."""
+    if form not in FORMATS:
+        raise U2FusionError(f"unknown format {form!r}; use {' or '.join(FORMATS)}")
+    if form == "tflite":
+        check_writable(output)
+        return
+    check_writable(output, folder=True)
+    if os.path.exists(output) and not os.path.isfile(os.path.join(output, "saved_model.pb")):
+        raise FileError(str(output), "exists and is not a SavedModel; choose another --output")
 
 
 def save_saved_model(model: U2FusionNet, output: str | os.PathLike) -> None:
-    """Writes the SavedModel folder whole or not at all (built beside it, then renamed); an
-    existing SavedModel at `output` is replaced, anything else there is refused."""
-    output = Path(output)
-    if output.exists() and not (output / "saved_model.pb").is_file():
-        raise U2FusionError(f"{output}: exists and is not a SavedModel; choose another --output")
-    parent = output.absolute().parent
-    if not parent.is_dir():
-        raise U2FusionError(f"{output}: output folder {parent} does not exist")
+    """Writes the SavedModel folder whole or not at all; an existing SavedModel at `output` is
+    replaced, anything else there is refused."""
+    import tensorflow as tf
+
+    from u2fusion_tf.serving import FusionModule
+
+    check_output("saved_model", output)
     module = FusionModule(model)
-    building = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
-    try:
+    with folder_replaced_atomically(output) as building:
         tf.saved_model.save(
             module,
-            str(building),
+            building,
             signatures={SIGNATURE_Y: module.fuse_y, SIGNATURE_IMAGES: module.fuse_images},
         )
-        building.chmod(0o777 & ~_umask())
-        if output.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=".old-"))
-            output.rename(old / "saved_model")
-            building.rename(output)
-            shutil.rmtree(old)
-        else:
-            building.rename(output)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def tflite_bytes(model: U2FusionNet, weights: str = "float32") -> bytes:
@@ -135,9 +89,12 @@ def tflite_bytes(model: U2FusionNet, weights: str = "float32") -> bytes:
     The weights are frozen into constants first: converted with its variables, the Keras 3
     model gives a file without them (and NaN outputs).
     """
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
+
+    from u2fusion_tf.serving import FusionModule
 
     if weights not in TFLITE_WEIGHTS:
         raise U2FusionError(
@@ -157,6 +114,8 @@ class TFLiteFusion:
     the fused (batch, H, W, 1), with TFLite's CPU kernels (XNNPACK)."""
 
     def __init__(self, content: bytes, threads: int | None = None):
+        import tensorflow as tf
+
         with warnings.catch_warnings():  # TensorFlow 2.21 still ships it, and it runs
             warnings.filterwarnings("ignore", ".*tf.lite.Interpreter is deprecated", UserWarning)
             self.interpreter = tf.lite.Interpreter(
@@ -172,28 +131,32 @@ class TFLiteFusion:
 
 def export(model: U2FusionNet, form: str, output: str, tflite_weights: str = "float32") -> None:
     """Writes `model` in `form` ("saved_model" or "tflite") to `output`."""
+    check_output(form, output)
     if form == "saved_model":
         save_saved_model(model, output)
-    elif form == "tflite":
-        if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
-            raise U2FusionError(f"{output}: output folder does not exist")
-        write_atomically(output, tflite_bytes(model, tflite_weights))
     else:
-        raise U2FusionError(f"unknown format {form!r}; use {' or '.join(FORMATS)}")
+        write_atomically(output, tflite_bytes(model, tflite_weights))
 
 
 def main(argv: list[str]) -> None:
     del argv
     if not FLAGS.output:
         raise U2FusionError("give --output (a folder for saved_model, a .tflite file for tflite)")
-    weights = FLAGS.weights
-    if weights and os.path.exists(FLAGS.output) and os.path.samefile(weights, FLAGS.output):
-        raise U2FusionError(f"{FLAGS.output}: is the weights file; choose another --output")
+    from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+
+    weights = FLAGS.weights or default_weights()
+    replaces_folder = FLAGS.format == "saved_model"
+    refuse_overwriting_inputs(
+        FLAGS.output, [] if weights == OFFICIAL else [weights], replaces_folder
+    )
+    check_output(FLAGS.format, FLAGS.output)  # before loading (or downloading) the weights
     export(load_model(weights), FLAGS.format, FLAGS.output, FLAGS.tflite_weights)
     log(f"wrote {FLAGS.output}")
 
 
 if __name__ == "__main__":
+    from u2fusion_tf.weights import WEIGHTS_HELP
+
     flags.DEFINE_string("weights", None, WEIGHTS_HELP)
     flags.DEFINE_enum("format", "saved_model", list(FORMATS), "What to write.")
     flags.DEFINE_string("output", None, "SavedModel folder, or .tflite file.")

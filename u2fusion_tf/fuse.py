@@ -1,13 +1,9 @@
-"""Fusing images with a trained generator: the Python API and ``python -m u2fusion_tf.fuse``.
+"""Fusing image files and folders: the Python API and ``python -m u2fusion_tf.fuse``.
 
-The network fuses luminance only (paper Sec. 3.4). Colour follows the authors' test program:
-one RGB source lends its Cb/Cr to the result; two RGB sources have each chroma channel fused by
-Eq. 10; two gray sources give a gray result. More than two sources are fused in sequence:
-the first two, then that result with the third, and so on.
-
-Large images are fused in overlapping tiles. Ten 3x3 layers mean an output pixel depends only on
-inputs within `RECEPTIVE_RADIUS` pixels, so tiles that overlap by that margin give the same
-result as fusing the whole image at once (up to float rounding).
+The fusion itself (tiles, batches, colour) is `u2fusion_tf.fusion`; this module reads the
+sources, checks the outputs and writes the results, one pair or folders of pairs (in parts,
+``--shard``), and runs the command (video files by `u2fusion_tf.video`). TensorFlow is imported
+only when a model is loaded, so ``--help`` and usage errors answer at once.
 
 Command line::
 
@@ -26,7 +22,7 @@ import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import flags
@@ -35,135 +31,35 @@ from u2fusion_tf import cli
 from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.cli import log
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
+from u2fusion_tf.files import refuse_overwriting_inputs
+from u2fusion_tf.fusion import MIN_SIDE, Generator, YCbCr, fuse, fuse_y, fuse_ycbcr
 from u2fusion_tf.images import (
     OUTPUT_SCALINGS,
     RAW_SUFFIX,
     check_output,
-    fuse_chroma,
     read_image,
-    refuse_overwriting_inputs,
     require_same_size,
-    rgb_to_ycbcr,
     scale_output,
     write_image,
-    ycbcr_to_rgb,
 )
-from u2fusion_tf.model import RECEPTIVE_RADIUS, U2FusionNet
 from u2fusion_tf.shards import check_shard, take_shard
-from u2fusion_tf.weights import WEIGHTS_HELP, load_model
+
+if TYPE_CHECKING:
+    from u2fusion_tf.weights import load_model
 
 __all__ = ["fuse", "fuse_y", "load_model"]
 
 FLAGS = flags.FLAGS
 
-MIN_SIDE = 2
-"""Reflection padding needs at least two pixels along each side."""
-AUTO_TILE = 512
-"""Tile side used when an image is larger than `MAX_WHOLE_PIXELS` and no tile size is given."""
-MAX_WHOLE_PIXELS = 1024 * 1024
-"""Largest image fused in one piece by default: the forward pass peaks at about 4.5 KB of
-memory a pixel (4.8 GB measured for 1024x1024, 17 GB for 2048x2048)."""
 
+def __getattr__(name: str):
+    """``load_model`` (from `u2fusion_tf.weights`), imported when first asked for: it brings in
+    TensorFlow."""
+    if name != "load_model":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from u2fusion_tf.weights import load_model
 
-def fuse_y(y1: np.ndarray, y2: np.ndarray, model: U2FusionNet, tile: int = 0) -> np.ndarray:
-    """Fuses two (H, W) luminance images in [0, 1], or two batches (N, H, W) of them; returns
-    the float32 fused Y of the same shape.
-
-    `tile` > 0 fuses in tiles of that side (plus a `RECEPTIVE_RADIUS` margin); 0 chooses:
-    whole images while the batch holds at most `MAX_WHOLE_PIXELS`, else tiles of `AUTO_TILE`.
-    `model` is a `U2FusionNet` or anything with its ``infer`` (e.g. `export.TFLiteFusion`).
-    """
-    if y1.shape != y2.shape or y1.ndim not in (2, 3):
-        raise ValueError(
-            f"expected two (H, W) or (N, H, W) images of one size, got {y1.shape} and {y2.shape}"
-        )
-    if min(y1.shape[-2:]) < MIN_SIDE:
-        raise ValueError(f"images must be at least {MIN_SIDE}x{MIN_SIDE}, got {y1.shape}")
-    sources = np.stack([y1, y2], axis=-1).astype(np.float32)
-    height, width = y1.shape[-2:]
-    if tile <= 0:
-        tile = 0 if y1.size <= MAX_WHOLE_PIXELS else AUTO_TILE
-    if tile == 0 or (height <= tile and width <= tile):
-        return _fuse_window(model, sources)
-    fused = np.empty(y1.shape, np.float32)
-    margin = RECEPTIVE_RADIUS
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            y0, x0 = max(0, top - margin), max(0, left - margin)
-            window = _fuse_window(
-                model,
-                sources[..., y0 : min(height, bottom + margin), x0 : min(width, right + margin), :],
-            )
-            fused[..., top:bottom, left:right] = window[
-                ..., top - y0 : bottom - y0, left - x0 : right - x0
-            ]
-    return fused
-
-
-def _fuse_window(model: U2FusionNet, sources: np.ndarray) -> np.ndarray:
-    """(H, W, 2) or (N, H, W, 2) sources -> (H, W) or (N, H, W) fused Y, in one pass."""
-    batch = sources if sources.ndim == 4 else sources[np.newaxis]
-    fused = np.asarray(model.infer(batch))[..., 0]
-    return fused if sources.ndim == 4 else fused[0]
-
-
-@dataclass
-class YCbCr:
-    """An image as the fusion sees it: luminance, and chroma (Cb, Cr) when it has colour."""
-
-    y: np.ndarray
-    chroma: tuple[np.ndarray, np.ndarray] | None
-
-    @classmethod
-    def of(cls, image: np.ndarray) -> YCbCr:
-        if image.ndim == 3:
-            y, cb, cr = rgb_to_ycbcr(image)
-            return cls(y, (cb, cr))
-        return cls(image.astype(np.float32), None)
-
-    def to_image(self) -> np.ndarray:
-        return self.y if self.chroma is None else ycbcr_to_rgb(self.y, *self.chroma)
-
-
-def fuse_two(
-    first: YCbCr, second: YCbCr, fuse_luminance: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> YCbCr:
-    """Fuses two images (or two batches of frames) with any luminance fusion, handling colour
-    as described above."""
-    if first.chroma is None or second.chroma is None:
-        chroma = first.chroma or second.chroma
-    else:
-        chroma = tuple(
-            fuse_chroma(c1, c2) for c1, c2 in zip(first.chroma, second.chroma, strict=True)
-        )
-    return YCbCr(fuse_luminance(first.y, second.y), chroma)
-
-
-def fuse_ycbcr_with(
-    images: Sequence[np.ndarray], fuse_luminance: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> YCbCr:
-    """Fuses two or more images in sequence with any luminance fusion (the network or a
-    classic method), handling colour as described above; returns luminance and chroma."""
-    if len(images) < 2:
-        raise ValueError(f"fusion needs at least two images, got {len(images)}")
-    fused = YCbCr.of(images[0])
-    for image in images[1:]:
-        fused = fuse_two(fused, YCbCr.of(image), fuse_luminance)
-    return fused
-
-
-def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> YCbCr:
-    """Fuses two or more images in sequence with the network, returning luminance and chroma."""
-    return fuse_ycbcr_with(images, lambda y1, y2: fuse_y(y1, y2, model, tile))
-
-
-def fuse(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> np.ndarray:
-    """Fuses two or more same-sized images (gray (H, W) or RGB (H, W, 3), in [0, 1]).
-
-    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3); not clipped.
-    """
-    return fuse_ycbcr(images, model, tile).to_image()
+    return load_model
 
 
 def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
@@ -201,7 +97,7 @@ def write_fused(output: str | os.PathLike, fused: YCbCr, scaling: str = "none") 
 def fuse_files(
     paths: Sequence[str | os.PathLike],
     output: str | os.PathLike,
-    model: U2FusionNet | Callable[[], U2FusionNet],
+    model: Generator | Callable[[], Generator],
     tile: int = 0,
     scaling: str = "none",
 ) -> None:
@@ -211,7 +107,7 @@ def fuse_files(
     have been checked, so bad input fails before a model is loaded (or downloaded).
     """
     sources = checked_sources(paths, output, scaling)
-    if not isinstance(model, U2FusionNet):
+    if not hasattr(model, "infer"):
         model = model()
     write_fused(output, fuse_ycbcr(sources, model, tile), scaling)
 
@@ -224,7 +120,7 @@ fuses the current one; OpenCV and TensorFlow release the GIL, so I/O overlaps co
 def fuse_folders(
     sources: PairSet,
     out_dir: str,
-    model: U2FusionNet,
+    model: Generator,
     suffix: str = ".png",
     tile: int = 0,
     scaling: str = "none",
@@ -236,23 +132,26 @@ def fuse_folders(
     """Fuses the pairs of a set into `out_dir`, one file per stem.
 
     Only part `shard` of `num_shards` of the pairs is fused (`shards.take_shard`), so that
-    processes or machines can share the work (part 0 reports the files that do not pair).
+    processes or machines can share the work (part 0 reports the files that do not pair; a part
+    may be empty when there are fewer pairs than parts).
     `read_ahead` > 0 reads that many pairs ahead and writes in the background; 0 does one thing
     at a time. Logs progress and carries on past a bad pair; returns the failures, one line each.
     """
-    pairs, failures = sources.match()
-    pairs = take_shard(pairs, shard, num_shards)
-    failures = failures if shard == 0 else []
-    if not pairs:
+    matched, failures = sources.match()
+    if not matched:
         raise U2FusionError(
             f"{sources.folder_a} and {sources.folder_b}: no files with matching stems"
         )
+    pairs = take_shard(matched, shard, num_shards)
+    failures = failures if shard == 0 else []
     refuse_overwriting_inputs(out_dir, [sources.folder_a, sources.folder_b])
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
         raise ImageError(out_dir, f"cannot create the output folder ({error.strerror})") from error
     check_output(os.path.join(out_dir, "probe" + suffix), scaling)
+    if not pairs:
+        log(f"part {shard} of {num_shards} is empty ({len(matched)} pairs); nothing to fuse")
 
     def fail(error: FileError) -> None:
         failures.append(str(error))
@@ -288,21 +187,40 @@ class _CallableModule(types.ModuleType):
     """Lets ``u2fusion_tf.fuse(images, model)`` work: the package's ``fuse`` attribute is this
     module (Python binds a package's submodules so), called as its `fuse` function."""
 
-    def __call__(self, images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0):
+    def __call__(self, images: Sequence[np.ndarray], model: Generator, tile: int = 0):
         return fuse(images, model, tile)
 
 
 sys.modules[__name__].__class__ = _CallableModule
 
 
+MODES = {
+    "inputs": "--inputs",
+    "folders": "folder mode (--dir1/--dir2/--out_dir)",
+    "video": "--video",
+}
+MODE_FLAGS = {
+    "out_ext": ("folders",),
+    "shard": ("folders",),
+    "num_shards": ("folders",),
+    "output_scaling": ("inputs", "folders"),
+}
+"""Flags that apply only to some modes: given with another, they are refused, not ignored."""
+
+
 def main(argv: list[str]) -> None:
+    from u2fusion_tf.weights import load_model
+
     extra = argv[1:]  # a space-separated list's later items
     model = functools.partial(load_model, FLAGS.weights, FLAGS.precision)
     folders = bool(FLAGS.dir1 or FLAGS.dir2 or FLAGS.out_dir)
     if folders + bool(FLAGS.inputs) + bool(FLAGS.video) > 1:
         raise U2FusionError("use one of --inputs, --dir1/--dir2/--out_dir or --video")
-    if (FLAGS.shard, FLAGS.num_shards) != (0, 1) and not folders:
-        raise U2FusionError("--shard and --num_shards split folder mode (--dir1/--dir2/--out_dir)")
+    mode = "folders" if folders else "video" if FLAGS.video else "inputs"
+    for name, modes in MODE_FLAGS.items():
+        if FLAGS[name].present and mode not in modes:
+            applies = " and ".join(MODES[m] for m in modes)
+            raise U2FusionError(f"--{name}: applies only to {applies}, not to {MODES[mode]}")
     if folders:
         if extra or FLAGS.output:
             raise U2FusionError("use either --inputs/--output or --dir1/--dir2/--out_dir, not both")
@@ -354,6 +272,8 @@ def define_output_scaling_flag() -> None:
 
 
 if __name__ == "__main__":
+    from u2fusion_tf.weights import WEIGHTS_HELP
+
     flags.DEFINE_list("inputs", None, "Source images (two or more; more are fused in sequence).")
     flags.DEFINE_string(
         "output",

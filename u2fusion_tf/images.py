@@ -15,7 +15,6 @@ import io
 import os
 import select
 import stat
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -221,19 +220,6 @@ def check_output(path: str | os.PathLike, scaling: str = "none") -> None:
         check_writable(path)
     except FileError as error:
         raise ImageError(error.path, error.problem) from error
-
-
-def refuse_overwriting_inputs(
-    output: str | os.PathLike, inputs: Sequence[str | os.PathLike]
-) -> None:
-    """Refuses an output (file or folder) that is one of the inputs, by path, through a symbolic
-    link or as a hard link, so that a result never replaces a source."""
-    for source in inputs:
-        same = os.path.realpath(output) == os.path.realpath(source)
-        if not same and os.path.exists(output) and os.path.exists(source):
-            same = os.path.samefile(output, source)
-        if same:
-            raise ImageError(str(output), f"is the input {source}; choose another output")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -33,7 +33,8 @@ from absl import flags
 from u2fusion_tf import baselines, cli
 from u2fusion_tf.catalogue import DATA_ROOT_HELP, evaluation_sets, resolve_data_root
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.fuse import define_output_scaling_flag, fuse_ycbcr_with
+from u2fusion_tf.fuse import define_output_scaling_flag
+from u2fusion_tf.fusion import fuse_ycbcr_with
 from u2fusion_tf.metrics import METRIC_NAMES
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.scoring import (

@@ -21,7 +21,8 @@ import numpy as np
 from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import sha256_of
-from u2fusion_tf.fuse import fuse, fuse_y, read_sources
+from u2fusion_tf.fuse import read_sources
+from u2fusion_tf.fusion import fuse, fuse_y
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     read_image,

@@ -13,6 +13,9 @@ Item = TypeVar("Item")
 
 
 def check_shard(shard: int, num_shards: int) -> None:
+    """Refuses a part that does not exist, naming the flag at fault."""
+    if num_shards < 1:
+        raise U2FusionError(f"--num_shards {num_shards}: must be at least 1")
     if not 0 <= shard < num_shards:
         raise U2FusionError(f"--shard {shard}: must be in 0 .. {num_shards - 1} (--num_shards)")
 

@@ -37,6 +37,7 @@ import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli, config
+from u2fusion_tf.catalogue import TASKS
 from u2fusion_tf.checkpoints import restore_newest_readable
 from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags, flag_key
 from u2fusion_tf.data import PatchFiles, epoch_dataset, swap_sources
@@ -50,7 +51,6 @@ from u2fusion_tf.distribute import (
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.ewc import ElasticWeightConsolidation, fisher_diagonal, mean_fisher
 from u2fusion_tf.features import (
-    TASKS,
     VGGFeatureHead,
     information_measure,
     preservation_degrees,

@@ -1,18 +1,18 @@
 """Fusing two aligned videos frame by frame:
 ``python -m u2fusion_tf.fuse --video vis.mp4 ir.mp4 --output fused.mp4``.
 
-Frames are read with OpenCV, fused in batches (as many frames as fit in `fuse.MAX_WHOLE_PIXELS`,
-at least one) with the images' colour rules (a batch whose three channels are equal counts as
-gray, as an infrared camera records), and written at the first video's frame rate. The shorter
-video sets the length (with a warning); videos of different frame sizes are refused before
-anything is written. The output is written to a temporary file beside it and renamed when
-complete, so an interrupted or failed run leaves nothing under the final name.
+Frames are read with OpenCV, fused in batches (as many frames as fit in
+`fusion.MAX_WHOLE_PIXELS`, at least one) with the images' colour rules (a batch whose three
+channels are equal counts as gray, as an infrared camera records), and written at the first
+video's frame rate. The shorter video sets the length (with a warning); videos of different
+frame sizes are refused before anything is written, and so are frames smaller than fusion takes
+(`fusion.MIN_SIDE`). The output is written whole or not at all (`files.replaced_atomically`), so
+an interrupted or failed run leaves nothing under the final name.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +22,9 @@ import numpy as np
 
 from u2fusion_tf.cli import log
 from u2fusion_tf.errors import ImageError
-from u2fusion_tf.files import move_into_place
-from u2fusion_tf.fuse import MAX_WHOLE_PIXELS, YCbCr, fuse_two, fuse_y
+from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, replaced_atomically
+from u2fusion_tf.fusion import MAX_WHOLE_PIXELS, MIN_SIDE, Generator, YCbCr, fuse_two, fuse_y
 from u2fusion_tf.images import rgb_to_ycbcr
-from u2fusion_tf.model import U2FusionNet
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
 """Output containers and the OpenCV FourCC written into each (``.mkv``: lossless FFV1)."""
@@ -47,6 +46,12 @@ class VideoSource:
         if not ok:
             raise ImageError(self.path, "is not a video OpenCV can read")
         self.height, self.width = self.first.shape[:2]
+        if min(self.height, self.width) < MIN_SIDE:
+            raise ImageError(
+                self.path,
+                f"frames are {self.width}x{self.height}; fusion needs at least "
+                f"{MIN_SIDE}x{MIN_SIDE}",
+            )
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
         self.frames = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         """Declared length (0 when unknown); the stream may still end sooner."""
@@ -88,24 +93,22 @@ def to_bgr_frames(fused: YCbCr) -> np.ndarray:
 
 
 def check_video_output(output: str, inputs: list[str]) -> None:
+    """Fails before any work when `output` is not a video type written here, cannot be
+    written, or is one of the input videos."""
     suffix = Path(output).suffix.lower()
     if suffix not in CODECS:
         raise ImageError(
             output, f"unsupported video type {suffix or '(none)'}; use {', '.join(CODECS)}"
         )
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise ImageError(output, f"output folder {folder} does not exist")
-    for path in inputs:
-        if os.path.exists(output) and os.path.samefile(output, path):
-            raise ImageError(output, "is an input video; choose another --output")
+    check_writable(output)
+    refuse_overwriting_inputs(output, inputs)
 
 
 def fuse_video(
     path1: str,
     path2: str,
     output: str,
-    model: U2FusionNet,
+    model: Generator,
     tile: int = 0,
     log: Callable[[str], None] = log,
 ) -> int:
@@ -134,50 +137,41 @@ def fuse_video(
 
 
 def _write_fused(first, second, output, model, tile, batch, total, log) -> int:
-    folder = os.path.dirname(os.path.abspath(output))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=Path(output).suffix)
-    os.close(handle)
-    writer = None
-    try:
+    with replaced_atomically(output) as temporary:
         writer = cv2.VideoWriter(
             temporary,
             cv2.VideoWriter_fourcc(*CODECS[Path(output).suffix.lower()]),
             first.fps,
             (first.width, first.height),
         )
-        if not writer.isOpened():
-            raise ImageError(output, "OpenCV cannot write this video type here")
-        written, started, reported = 0, time.perf_counter(), 0.0
-        while True:
-            frames1, frames2 = first.read(batch), second.read(batch)
-            count = min(len(frames1), len(frames2))
-            if count == 0:
-                break
-            fused = fuse_two(
-                frames_to_ycbcr(np.stack(frames1[:count])),
-                frames_to_ycbcr(np.stack(frames2[:count])),
-                lambda y1, y2: fuse_y(y1, y2, model, tile),
-            )
-            for frame in to_bgr_frames(fused):
-                writer.write(frame)
-            written += count
-            elapsed = time.perf_counter() - started
-            if elapsed - reported >= PROGRESS_SECONDS or count < batch:
-                reported = elapsed
-                log(_progress(written, total, elapsed))
-            if len(frames1) != len(frames2):
-                break
-        writer.release()
-        writer = None
-        if total and written < total:
-            log(f"warning: the videos ended after {written} frames, not the {total} declared")
-        move_into_place(temporary, output)
-        return written
-    finally:
-        if writer is not None:
+        try:
+            if not writer.isOpened():
+                raise ImageError(output, "OpenCV cannot write this video type here")
+            written, started, reported = 0, time.perf_counter(), 0.0
+            while True:
+                frames1, frames2 = first.read(batch), second.read(batch)
+                count = min(len(frames1), len(frames2))
+                if count == 0:
+                    break
+                fused = fuse_two(
+                    frames_to_ycbcr(np.stack(frames1[:count])),
+                    frames_to_ycbcr(np.stack(frames2[:count])),
+                    lambda y1, y2: fuse_y(y1, y2, model, tile),
+                )
+                for frame in to_bgr_frames(fused):
+                    writer.write(frame)
+                written += count
+                elapsed = time.perf_counter() - started
+                if elapsed - reported >= PROGRESS_SECONDS or count < batch:
+                    reported = elapsed
+                    log(_progress(written, total, elapsed))
+                if len(frames1) != len(frames2):
+                    break
+        finally:
             writer.release()
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    if total and written < total:
+        log(f"warning: the videos ended after {written} frames, not the {total} declared")
+    return written
 
 
 def _progress(written: int, total: int, elapsed: float) -> str:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
 from u2fusion_tf.errors import WeightsError
 from u2fusion_tf.files import replaced_atomically, sha256_of
-from u2fusion_tf.model import U2FusionNet
+
+if TYPE_CHECKING:  # imported where used: the commands' flags are read without TensorFlow
+    import keras
+
+    from u2fusion_tf.model import U2FusionNet
 
 FLAGS = flags.FLAGS
 
@@ -75,6 +78,8 @@ def official_checkpoint() -> str:
             if sha256_of(path) != expected:
                 raise WeightsError(f"{path}: SHA-256 differs from the authors' released checkpoint")
         return prefix
+    import keras
+
     cache_subdir = f"u2fusion_tf/official-{OFFICIAL_COMMIT[:7]}"
     for filename, expected in OFFICIAL_FILES.items():
         try:
@@ -94,6 +99,10 @@ def official_checkpoint() -> str:
 def import_official_checkpoint(prefix: str, model: U2FusionNet | None = None) -> U2FusionNet:
     """Copies the authors' TF1 variables (``<scope>/<layer>/kernel`` in HWIO, ``bias``) into the
     Keras generator, layer by layer."""
+    import tensorflow as tf
+
+    from u2fusion_tf.model import U2FusionNet
+
     model = model or U2FusionNet()
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -119,6 +128,8 @@ def is_shipped(weights: str | os.PathLike) -> bool:
 def load_model(weights: str | os.PathLike | None = None, precision: str = "float32") -> U2FusionNet:
     """A generator with the given weights: ``"official"``, a ``.weights.h5`` file or None
     (default), computing in `precision` ("float32" or "bf16")."""
+    from u2fusion_tf.model import U2FusionNet
+
     weights = default_weights() if weights is None else str(weights)
     if weights != OFFICIAL:
         if not os.path.isfile(weights):
