@@ -517,3 +517,51 @@ def test_the_fuse_and_export_commands_read_their_flags_without_tensorflow(comman
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert flag in result.stdout, result.stderr
     assert result.stderr.splitlines()[-1] == "tensorflow imported: False", result.stderr
+
+
+def authors_ycbcr2rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """The authors' test program's ``ycbcr2rgb``, written out."""
+    r = y + 1.402 * (cr - 128 / 255.0)
+    g = y - 0.34414 * (cb - 128 / 255.0) - 0.71414 * (cr - 128 / 255.0)
+    b = y + 1.772 * (cb - 128 / 255.0)
+    return np.stack([r, g, b], axis=-1)
+
+
+def authors_rgb2ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The authors' test program's ``rgb2ycbcr``, written out."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.1687 * r - 0.3313 * g + 0.5 * b + 128 / 255.0
+    cr = 0.5 * r - 0.4187 * g - 0.0813 * b + 128 / 255.0
+    return y, cb, cr
+
+
+@pytest.mark.parametrize("colour", ["gray+gray", "rgb+gray", "gray+rgb", "rgb+rgb"])
+def test_authors_scaling_saves_what_their_program_saves(colour, random_model, tmp_path):
+    """Per colour case, the file `--output_scaling authors` writes against the authors' test
+    program written out: gray Y stretched; one RGB source: its Cb, Cr with the fused Y,
+    stretched over all channels; two RGB sources: no colour at all, the gray Y stretched."""
+    rng = np.random.default_rng(7)
+    images = {
+        "gray": rng.uniform(0.1, 0.9, (24, 20)).astype(np.float32),
+        "rgb": rng.uniform(0.1, 0.9, (24, 20, 3)).astype(np.float32),
+    }
+    first, second = (images[kind] for kind in colour.split("+"))
+    paths = [tmp_path / "first.png", tmp_path / "second.png"]
+    for path, image in zip(paths, (first, second), strict=True):
+        write_image(path, image)
+    first, second = (read_image(path) for path in paths)
+    y1, y2 = (authors_rgb2ycbcr(i)[0] if i.ndim == 3 else i for i in (first, second))
+    y = fuse_y(y1.astype(np.float32), y2.astype(np.float32), random_model)
+    if colour == "rgb+gray":
+        expected = scipy_toimage_bytes(authors_ycbcr2rgb(y, *authors_rgb2ycbcr(first)[1:]))
+    elif colour == "gray+rgb":
+        expected = scipy_toimage_bytes(authors_ycbcr2rgb(y, *authors_rgb2ycbcr(second)[1:]))
+    else:
+        expected = scipy_toimage_bytes(y)
+    fuse_files(paths, tmp_path / "out.png", random_model, scaling="authors")
+    saved = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    saved = saved[..., ::-1] if saved.ndim == 3 else saved
+    assert saved.shape == expected.shape
+    assert np.abs(saved.astype(int) - expected).max() <= 1, "float rounding of a level at most"
+    assert np.mean(saved == expected) > 0.99

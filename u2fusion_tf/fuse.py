@@ -32,14 +32,13 @@ from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.cli import log
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.files import refuse_overwriting_inputs
-from u2fusion_tf.fusion import MIN_SIDE, Generator, YCbCr, fuse, fuse_y, fuse_ycbcr
+from u2fusion_tf.fusion import MIN_SIDE, Generator, YCbCr, fuse, fuse_y, fuse_ycbcr, saved_image
 from u2fusion_tf.images import (
     OUTPUT_SCALINGS,
     RAW_SUFFIX,
     check_output,
     read_image,
     require_same_size,
-    scale_output,
     write_image,
 )
 from u2fusion_tf.shards import check_shard, take_shard
@@ -91,7 +90,7 @@ def write_fused(output: str | os.PathLike, fused: YCbCr, scaling: str = "none") 
     ``.npy``."""
     check_output(output, scaling)
     raw = str(output).lower().endswith(RAW_SUFFIX)
-    write_image(output, fused.y if raw else scale_output(fused.to_image(), scaling))
+    write_image(output, fused.y if raw else saved_image(fused, scaling))
 
 
 def fuse_files(

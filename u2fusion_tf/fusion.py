@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from u2fusion_tf.images import fuse_chroma, rgb_to_ycbcr, ycbcr_to_rgb
+from u2fusion_tf.images import fuse_chroma, rgb_to_ycbcr, scale_output, ycbcr_to_rgb
 
 MIN_SIDE = 2
 """Reflection padding needs at least two pixels along each side."""
@@ -91,6 +91,8 @@ class YCbCr:
 
     y: np.ndarray
     chroma: tuple[np.ndarray, np.ndarray] | None
+    chroma_fused: bool = False
+    """Whether the chroma came from two colour sources (Eq. 10)."""
 
     @classmethod
     def of(cls, image: np.ndarray) -> YCbCr:
@@ -108,13 +110,11 @@ def fuse_two(
 ) -> YCbCr:
     """Fuses two images (or two batches of frames) with any luminance fusion, handling colour
     as described above."""
+    y = fuse_luminance(first.y, second.y)
     if first.chroma is None or second.chroma is None:
-        chroma = first.chroma or second.chroma
-    else:
-        chroma = tuple(
-            fuse_chroma(c1, c2) for c1, c2 in zip(first.chroma, second.chroma, strict=True)
-        )
-    return YCbCr(fuse_luminance(first.y, second.y), chroma)
+        return YCbCr(y, first.chroma or second.chroma)
+    chroma = tuple(fuse_chroma(c1, c2) for c1, c2 in zip(first.chroma, second.chroma, strict=True))
+    return YCbCr(y, chroma, chroma_fused=True)
 
 
 def fuse_ycbcr_with(
@@ -133,6 +133,20 @@ def fuse_ycbcr_with(
 def fuse_ycbcr(images: Sequence[np.ndarray], model: Generator, tile: int = 0) -> YCbCr:
     """Fuses two or more images in sequence with the network, returning luminance and chroma."""
     return fuse_ycbcr_with(images, lambda y1, y2: fuse_y(y1, y2, model, tile))
+
+
+def saved_image(fused: YCbCr, scaling: str) -> np.ndarray:
+    """The image a fusion is saved as, with an output scaling (`images.OUTPUT_SCALINGS`).
+
+    ``authors`` is what the authors' test program saves: with gray sources, or one colour
+    source (whose Cb, Cr the fused Y takes), the image stretched by 1 / its maximum (over all
+    channels); with two colour sources their program does not recombine colour at all and saves
+    the gray fused Y stretched by 1 / max(Y) (their colour fusion is a separate MATLAB step on
+    that image), so that is the image saved, and scored, here too.
+    """
+    if scaling == "authors" and fused.chroma_fused:
+        return scale_output(fused.y, scaling)
+    return scale_output(fused.to_image(), scaling)
 
 
 def fuse(images: Sequence[np.ndarray], model: Generator, tile: int = 0) -> np.ndarray:

@@ -22,12 +22,11 @@ from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import sha256_of
 from u2fusion_tf.fuse import read_sources
-from u2fusion_tf.fusion import fuse, fuse_y
+from u2fusion_tf.fusion import fuse_y, fuse_ycbcr, saved_image
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     read_image,
     require_same_size,
-    scale_output,
     to_luminance,
     write_image,
 )
@@ -165,7 +164,7 @@ def summarize(
 
 def network_fusion(model: U2FusionNet, scaling: str = "none") -> Fusion:
     """A network as a method, its images written with an output scaling (`OUTPUT_SCALINGS`)."""
-    return lambda images: scale_output(fuse(images, model), scaling)
+    return lambda images: saved_image(fuse_ycbcr(images, model), scaling)
 
 
 def fuse_set(
