@@ -103,3 +103,18 @@ def test_no_readable_checkpoint_is_an_error_that_deletes_nothing(folder):
 
 def test_an_empty_folder_starts_a_new_run(tmp_path):
     assert restore_newest_readable(state(-1), str(tmp_path / "ckpt"), lambda _: None) is None
+
+
+def test_every_resume_keeps_exactly_the_promised_number_of_checkpoints(folder):
+    """Three times: resume (a new manager over the folder, as `Trainer` makes one) and save two
+    more; the folder holds `max_to_keep` checkpoints, the newest, every time."""
+    step = 2
+    for _ in range(3):
+        restored = state(-1)
+        restore_newest_readable(restored, folder, lambda _: None)
+        manager = tf.train.CheckpointManager(restored, folder, max_to_keep=2)
+        for _ in range(2):
+            step += 1
+            manager.save(checkpoint_number=step)
+        indexes = sorted(name for name in os.listdir(folder) if name.endswith(".index"))
+        assert indexes == [f"ckpt-{step - 1}.index", f"ckpt-{step}.index"]

@@ -68,10 +68,19 @@ def restore_newest_readable(
 
 def write_checkpoint_state(folder: str, prefixes: list[str]) -> None:
     """Rewrites the ``checkpoint`` state file (TensorFlow's CheckpointState, as text) to name
-    `prefixes`, newest first, with the newest as the latest."""
-    names = [os.path.basename(prefix) for prefix in reversed(prefixes)]
+    `prefixes`, newest first, with the newest as the latest. Each is given its file's time, after
+    the (zero) time of the last preserved checkpoint, so that `tf.train.CheckpointManager` counts
+    them towards ``max_to_keep`` and deletes the oldest as it saves new ones (without the times
+    it would keep them forever, and every resume would add to them)."""
+    oldest_first = list(reversed(prefixes))
+    names = [os.path.basename(prefix) for prefix in oldest_first]
     lines = [f'model_checkpoint_path: "{names[-1]}"']
     lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    lines += [
+        f"all_model_checkpoint_timestamps: {os.path.getmtime(prefix + '.index')!r}"
+        for prefix in oldest_first
+    ]
+    lines.append("last_preserved_timestamp: 0.0")
     write_atomically(os.path.join(folder, "checkpoint"), ("\n".join(lines) + "\n").encode())
 
 
