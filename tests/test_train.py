@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from u2fusion_tf.config import PAPER_EPOCHS
 from u2fusion_tf.data import swap_sources
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import TASK_C, TASKS
 from u2fusion_tf.train import (
     AuthorsRMSprop,
     Trainer,
-    check_flags,
     fisher_batch_indices,
-    flag_key,
     without_determinism_hint,
 )
 from u2fusion_tf.weights import load_model
@@ -238,34 +237,48 @@ def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
         assert any(fisher[name].max() > 0 for name in fisher.files)
 
 
-def train_flags(**changes):
-    """The train command's flag values (the defaults), with `changes`."""
-    defaults = {
-        "batch_size": 18,
-        "log_every": 20,
-        "fisher_batches": 30,
-        "fisher_batch_size": 18,
-        "checkpoint_minutes": 5.0,
-        "output": None,
-        **{f"epochs_{flag_key(t)}": 2 for t in TASKS},
-    }
-    return types.SimpleNamespace(**{**defaults, **changes})
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"batch_size": 0}, "--batch_size 0: must be at least 1"),
         ({"batch_size": -4}, "--batch_size -4: must be at least 1"),
         ({"log_every": 0}, "--log_every 0: must be at least 1"),
-        ({"epochs_multi_focus": 0}, "--epochs_multi_focus 0: must be at least 1"),
-        ({"output": "final.h5"}, "--output final.h5: must end in .weights.h5"),
+        ({"epochs": {**PAPER_EPOCHS, "multi-focus": 0}}, "--epochs_multi_focus 0: must be at"),
+        ({"clip": -1.0}, "--clip -1.0: must be a positive number"),
+        ({"max_batches": {"multi-modal": -1}}, "--max_batches_multi_modal -1: must be at least 0"),
+        ({"validation_patches": -5}, "--validation_patches -5: must be at least 0"),
+        ({"validate_every": -1}, "--validate_every -1: must be at least 0"),
+        ({"c": {**TASK_C, "multi-modal": 0.0}}, "--c_multi_modal 0.0: must be a positive number"),
+        ({"task_order": []}, "--tasks: name at least one task"),
+        ({"task_order": ["fusion"]}, "--tasks fusion: unknown task"),
+        ({"learning_rate": float("nan")}, "--learning_rate nan: must be a positive number"),
+        ({"ewc_lambda": 0.0}, r"--ewc_lambda 0.0: .*switch EWC off is --noewc"),
+        ({"checkpoint_minutes": 0.0}, "--checkpoint_minutes 0.0: must be positive"),
+        ({"join_timeout": -1.0}, "--join_timeout -1.0: must be positive"),
+        ({"precision": "fp8"}, "--precision: unknown precision 'fp8'"),
     ],
 )
-def test_flags_that_cannot_train_are_refused_before_training(changes, message):
-    check_flags(train_flags(), TASKS)
+def test_settings_that_cannot_train_are_refused_before_any_work(tiny_config, changes, message):
+    """The Python API refuses them as the command line does, before the run folder exists; a
+    task that is not trained needs no valid settings."""
+    dataclasses.replace(tiny_config, task_order=TASKS[:1], epochs={"multi-modal": 1}).validate()
     with pytest.raises(U2FusionError, match=message):
-        check_flags(train_flags(**changes), TASKS)
+        Trainer(dataclasses.replace(tiny_config, **changes), log=lambda _: None)
+    assert not os.path.exists(tiny_config.run_dir)
+
+
+def test_the_command_refuses_a_setting_that_cannot_train_in_one_line(task_files, tmp_path):
+    command = [sys.executable, "-m", "u2fusion_tf.train", "--run_dir", str(tmp_path / "run")]
+    command += ["--data_dir", os.path.dirname(task_files["multi-modal"]), "--clip=-1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: --clip -1.0: must be a positive number"
+    assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "run")
+    command[-1] = "--output=final.h5"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --output final.h5: must end in .weights.h5"
+    )
 
 
 def train_process(task_files, run_dir, **popen):

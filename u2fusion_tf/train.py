@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -38,7 +38,7 @@ from absl import flags
 
 from u2fusion_tf import cli, config
 from u2fusion_tf.checkpoints import restore_newest_readable
-from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags, flag_key
+from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags
 from u2fusion_tf.data import PatchFiles, epoch_dataset, swap_sources
 from u2fusion_tf.distribute import (
     any_worker,
@@ -50,7 +50,6 @@ from u2fusion_tf.distribute import (
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.ewc import ElasticWeightConsolidation, fisher_diagonal, mean_fisher
 from u2fusion_tf.features import (
-    TASKS,
     VGGFeatureHead,
     information_measure,
     preservation_degrees,
@@ -127,6 +126,7 @@ class Trainer:
     """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes."""
 
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
+        config.validate()
         self.config = config
         self.log = log
         make_reproducible(config.seed, config.deterministic)
@@ -531,25 +531,13 @@ class Trainer:
         self.writer.flush()
 
 
-def check_flags(values: flags.FlagValues, order: Sequence[str]) -> None:
-    """Refuses settings that cannot train, before any data is read or any step is taken."""
-    at_least_one = {
-        "batch_size": values.batch_size,
-        "log_every": values.log_every,
-        "fisher_batches": values.fisher_batches,
-        "fisher_batch_size": values.fisher_batch_size,
-        **{f"epochs_{flag_key(t)}": getattr(values, f"epochs_{flag_key(t)}") for t in order},
-    }
-    for name, value in at_least_one.items():
-        if value < 1:
-            raise U2FusionError(f"--{name} {value}: must be at least 1")
-    if values.checkpoint_minutes <= 0:
-        raise U2FusionError(f"--checkpoint_minutes {values.checkpoint_minutes}: must be positive")
-    if values.output:
-        if not values.output.endswith(KERAS_WEIGHTS_SUFFIX):
-            raise U2FusionError(f"--output {values.output}: must end in {KERAS_WEIGHTS_SUFFIX}")
-        if os.path.isdir(os.path.dirname(os.path.abspath(values.output))):
-            check_writable(values.output)
+def check_output(path: str | None) -> None:
+    """Refuses an --output that cannot take the final weights, before any work."""
+    if path:
+        if not path.endswith(KERAS_WEIGHTS_SUFFIX):
+            raise U2FusionError(f"--output {path}: must end in {KERAS_WEIGHTS_SUFFIX}")
+        if os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            check_writable(path)
 
 
 def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> Exception:
@@ -564,10 +552,7 @@ def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> E
 def main(argv: list[str]) -> None:
     del argv
     order = FLAGS.tasks
-    unknown = [t for t in order if t not in TASKS]
-    if unknown:
-        raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    check_flags(FLAGS, order)
+    check_output(FLAGS.output)
     settings = config_from_flags(
         FLAGS,
         data_files={t: os.path.join(FLAGS.data_dir, f"{t}.h5") for t in order},
