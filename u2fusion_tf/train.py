@@ -130,7 +130,7 @@ class Trainer:
         self.config = config
         self.log = log
         make_reproducible(config.seed, config.deterministic)
-        self.strategy = make_strategy(config.strategy)
+        self.strategy = make_strategy(config.strategy, config.join_timeout, log)
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
             raise U2FusionError(
