@@ -240,6 +240,8 @@ def test_missing_data_file(tiny_config):
     config = dataclasses.replace(tiny_config, data_files={t: "/nonexistent.h5" for t in TASKS})
     with pytest.raises(U2FusionError, match=r"nonexistent\.h5: cannot be read"):
         Trainer(config, log=lambda _: None).run()
+    with pytest.raises(U2FusionError, match="data_files: no file for the task multi-modal"):
+        Trainer(dataclasses.replace(tiny_config, data_files={}), log=lambda _: None).run()
 
 
 @pytest.mark.parametrize(

@@ -132,9 +132,6 @@ class TrainConfig:
             )
         if len(set(self.task_order)) < len(self.task_order):
             raise U2FusionError(f"--tasks {','.join(self.task_order)}: a task is named twice")
-        missing = [task for task in self.task_order if task not in self.data_files]
-        if missing:
-            raise U2FusionError(f"data_files: no file for the task(s) {', '.join(missing)}")
         for name, (holds, text) in RULES.items():
             field = next(field for field in _settings() if field.name == name)
             values = getattr(self, name)

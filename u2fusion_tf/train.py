@@ -184,6 +184,8 @@ class Trainer:
 
     def task_data(self, task: str) -> TaskData:
         if task not in self.data:
+            if task not in self.config.data_files:
+                raise U2FusionError(f"data_files: no file for the task {task}")
             path = self.config.data_files[task]
             files = PatchFiles(path, task)
             files.require_valid_values()
