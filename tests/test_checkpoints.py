@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf.checkpoints import UNREADABLE, restore_newest_readable
+from u2fusion_tf.checkpoints import (
+    UNREADABLE,
+    RunState,
+    checkpoint_prefixes,
+    restore_newest_readable,
+)
 from u2fusion_tf.errors import U2FusionError
 
 
@@ -103,3 +108,36 @@ def test_no_readable_checkpoint_is_an_error_that_deletes_nothing(folder):
 
 def test_an_empty_folder_starts_a_new_run(tmp_path):
     assert restore_newest_readable(state(-1), str(tmp_path / "ckpt"), lambda _: None) is None
+
+
+def test_every_resume_keeps_exactly_the_promised_number_of_checkpoints(folder):
+    """Three times: resume (a new manager over the folder, as `Trainer` makes one) and save two
+    more; the folder holds `max_to_keep` checkpoints, the newest, every time."""
+    step = 2
+    for _ in range(3):
+        restored = state(-1)
+        restore_newest_readable(restored, folder, lambda _: None)
+        manager = tf.train.CheckpointManager(restored, folder, max_to_keep=2)
+        for _ in range(2):
+            step += 1
+            manager.save(checkpoint_number=step)
+        indexes = sorted(name for name in os.listdir(folder) if name.endswith(".index"))
+        assert indexes == [f"ckpt-{step - 1}.index", f"ckpt-{step}.index"]
+
+
+def test_a_run_state_saves_and_resumes_where_the_run_stood(tmp_path):
+    folder = str(tmp_path / "ckpt")
+    weights = tf.Variable(np.zeros(4, np.float32))
+    run = RunState(folder, weights=weights)
+    assert run.resume(lambda _: None) is None and run.latest is None
+    for step in range(1, 5):
+        run.global_step.assign(step)
+        run.epoch.assign(step // 2)
+        weights.assign(np.full(4, step, np.float32))
+        run.save()
+    assert run.latest.endswith("ckpt-4") and len(checkpoint_prefixes(folder)) == 2
+    weights_later = tf.Variable(np.zeros(4, np.float32))
+    later = RunState(folder, weights=weights_later)
+    assert later.resume(lambda _: None).endswith("ckpt-4")
+    assert (int(later.global_step), int(later.epoch), int(later.task_index)) == (4, 2, 0)
+    assert (weights_later.numpy() == 4).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import signal
@@ -317,6 +318,47 @@ def test_ctrl_c_leaves_no_temporary_file(small_dataset, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         prepare([small_dataset], str(tmp_path / "o" / "t.h5"), "multi-modal", "none", log=interrupt)
     assert os.listdir(tmp_path / "o") == []
+
+
+def test_temporary_files_left_by_killed_runs_are_removed_by_the_next(small_dataset, tmp_path):
+    """Those of the same output only, and not one a running preparation holds."""
+    folder = tmp_path / "o"
+    folder.mkdir()
+    stale = [folder / ".tmp-ab12cd_3-t.h5", folder / ".tmp-zz99yy88-t.h5"]
+    kept = [folder / ".tmp-ab12cd34-other.h5", folder / ".tmp-in_use00-t.h5"]
+    for path in stale + kept:
+        path.write_bytes(b"\x89HDF partial")
+    lines = []
+    with open(kept[1], "rb") as in_use:
+        fcntl.flock(in_use.fileno(), fcntl.LOCK_EX)
+        prepare([small_dataset], str(folder / "t.h5"), "multi-modal", "none", log=lines.append)
+    assert sorted(os.listdir(folder)) == sorted([path.name for path in kept] + ["t.h5"])
+    assert [line for line in lines if line.startswith("removed")] == [
+        f"removed {path}, left by an interrupted run" for path in sorted(stale)
+    ]
+
+
+def test_sigterm_is_handled_as_ctrl_c(tmp_path):
+    """`kill` (SIGTERM) in the middle of a preparation: one line, exit 130, no file left."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for index in range(60):
+        write_pair(a, b, f"p{index:02d}", (128, 128))
+    output = tmp_path / "o" / "t.h5"
+    command = [sys.executable, "-m", "u2fusion_tf.data", "prepare", "--task", "multi-modal"]
+    command += ["--vgg_weights", "none", "--output", str(output), "--pair_dirs", f"{a}:{b}"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if line.startswith("[2/60]"):
+            process.terminate()
+            break
+    log = process.stderr.read()
+    assert process.wait(timeout=300) == 130, log
+    assert log.strip().splitlines()[-1] == (
+        "interrupted; no patch file was written; run it again to start over"
+    )
+    assert os.listdir(output.parent) == []
 
 
 def test_two_runs_on_one_output_do_not_share_a_temporary_file(small_dataset, tmp_path):

@@ -10,12 +10,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from u2fusion_tf.catalogue import TASKS
+from u2fusion_tf.distribute import make_strategy, wait_for_workers
+from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.weights import load_model
 
 HARNESS = Path(__file__).with_name("logical_devices.py")
@@ -79,10 +83,23 @@ def test_mirrored_steps_equal_one_device_steps_and_a_two_task_run_resumes(tiny_r
     assert sum(float(value.sum()) for value in ewc.values()) > 0
 
 
+def worker_process(cluster: dict, index: int, flags: list[str]) -> subprocess.Popen:
+    """``python -m u2fusion_tf.train`` as worker `index` of `cluster` (stderr into stdout)."""
+    task = {"type": "worker", "index": index}
+    return subprocess.Popen(
+        [sys.executable, "-m", "u2fusion_tf.train", *flags],
+        env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": task})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_two_workers_on_this_machine_end_with_equal_weights(task_files, free_port, tmp_path):
     """Two `python -m u2fusion_tf.train --strategy multi_worker` processes, one cluster on
-    127.0.0.1 through TF_CONFIG: a few steps of two tasks; the chief writes the run folder,
-    both keep a checkpoint, and their weights are equal."""
+    127.0.0.1 through TF_CONFIG, the second started once the first says it waits for it: a few
+    steps of two tasks; the chief writes the run folder, both keep a checkpoint, and their
+    weights are equal."""
     data_dir = Path(next(iter(task_files.values()))).parent
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     run_dir = tmp_path / "run"
@@ -102,24 +119,16 @@ def test_two_workers_on_this_machine_end_with_equal_weights(task_files, free_por
             for name, value in (("epochs", 1), ("c", 0.1))
         ),
     ]
-    workers = []
+    workers, waiting = [], []
     for index in (0, 1):
-        environment = {
-            **os.environ,
-            "TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            ),
-        }
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "u2fusion_tf.train", *flags],
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
+        workers.append(worker_process(cluster, index, flags))
+        for line in workers[0].stdout if index == 0 else ():  # worker 1 joins late
+            waiting.append(line)
+            if line.startswith("waiting for worker 1 (") or "Traceback" in line:
+                break
     logs = [worker.communicate(timeout=900)[0] for worker in workers]
+    logs[0] = "".join(waiting) + logs[0]
+    assert f"waiting for worker 1 ({cluster['worker'][1]}) to join" in logs[0]
     assert [worker.returncode for worker in workers] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     assert "MultiWorkerMirroredStrategy with 2 replica(s), this process worker 0 (chief)" in logs[0]
     assert os.path.isfile(run_dir / "task2-multi-exposure.weights.h5")
@@ -136,3 +145,77 @@ def test_two_workers_on_this_machine_end_with_equal_weights(task_files, free_por
     )
     for name in names:  # weights, optimizer state, theta* and mu of EWC, progress
         np.testing.assert_array_equal(readers[0].get_tensor(name), readers[1].get_tensor(name))
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "message"),
+    [
+        ("{", "TF_CONFIG: not JSON"),
+        ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "TF_CONFIG: expected {"),
+        (
+            {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}},
+            "TF_CONFIG: task type 'ps' is not a job of the cluster \\(worker\\)",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 5}},
+            "TF_CONFIG: task index 5 is not among the cluster's 1 worker task\\(s\\) \\(0 .. 0\\)",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1:1"], "ps": ["127.0.0.1:2"]}, "task": {}},
+            "TF_CONFIG: cluster job 'ps' does not train",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1"]}, "task": {"type": "worker", "index": 0}},
+            "TF_CONFIG: '127.0.0.1' is not a host:port address",
+        ),
+    ],
+)
+def test_a_tf_config_that_cannot_form_the_cluster_is_one_line(monkeypatch, tf_config, message):
+    """Checked before TensorFlow's collective ops start (which would raise a ValueError)."""
+    text = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
+    monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(U2FusionError, match=message):
+        make_strategy("multi_worker")
+
+
+def test_workers_wait_for_each_other_and_name_the_missing(free_port):
+    """Two workers of one cluster, in threads of this process, each see the other join; a
+    cluster whose third worker never comes names it, and stops after the timeout."""
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(3)]}
+    two = {"worker": cluster["worker"][:2]}
+    errors = []
+
+    def join(index: int) -> None:
+        try:
+            wait_for_workers(two, "worker", index, 60, lambda _: None)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=join, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    lines = []
+    with pytest.raises(U2FusionError) as raised:
+        wait_for_workers(cluster, "worker", 0, 1.0, lines.append)
+    missing = f"worker 1 ({cluster['worker'][1]}), worker 2 ({cluster['worker'][2]})"
+    assert lines[0].startswith(f"waiting for {missing} to join (0 s of 1)")
+    assert str(raised.value) == f"TF_CONFIG: {missing} did not join within --join_timeout 1 s"
+
+
+def test_a_worker_whose_peer_never_joins_stops_after_the_timeout(task_files, free_port, tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    data_dir = Path(next(iter(task_files.values()))).parent
+    flags = [f"--data_dir={data_dir}", f"--run_dir={tmp_path / 'run'}", "--vgg_weights=none"]
+    flags += ["--strategy=multi_worker", "--join_timeout=2"]
+    worker = worker_process(cluster, 0, flags)
+    log = worker.communicate(timeout=300)[0]
+    assert worker.returncode == 1, log
+    peer = f"worker 1 ({cluster['worker'][1]})"
+    assert f"waiting for {peer} to join (0 s of 2)" in log
+    assert log.strip().splitlines()[-1] == (
+        f"error: TF_CONFIG: {peer} did not join within --join_timeout 2 s"
+    )
+    assert "Traceback" not in log and not os.path.exists(tmp_path / "run")

@@ -15,15 +15,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from u2fusion_tf.catalogue import TASK_C, TASKS
-from u2fusion_tf.data import swap_sources
+from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
+from u2fusion_tf.data import PatchFiles, swap_sources
 from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.monitoring import Callback
 from u2fusion_tf.train import (
     AuthorsRMSprop,
+    TaskData,
     Trainer,
-    check_flags,
     fisher_batch_indices,
-    flag_key,
+    fisher_pass,
+    validation_losses,
     without_determinism_hint,
 )
 from u2fusion_tf.weights import load_model
@@ -96,7 +99,7 @@ def resumed_run(tiny_run, tmp_path_factory):
     first.run()
     task1 = os.path.join(config.run_dir, "task1-multi-modal.weights.h5")
     after_first = {
-        "task_index": int(first.task_index),
+        "task_index": int(first.state.task_index),
         "task2_files": glob.glob(os.path.join(config.run_dir, "task2-*")),
         "task1_stamp": os.path.getmtime(task1),
     }
@@ -150,25 +153,94 @@ def test_the_run_folder_holds_summaries_and_checkpoints(resumed_run, summary_tag
     assert glob.glob(os.path.join(run_dir, "ckpt", "ckpt-*.index"))
 
 
+class Poisoner(Callback):
+    """Makes the weights NaN after the first step it sees (of `model`, set after construction),
+    as a diverging run would."""
+
+    model = None
+
+    def on_step_end(self, step, losses, degrees):
+        for variable in self.model.trainable_variables:
+            variable.assign(variable * float("nan"))
+
+
+class Recorder(Callback):
+    """The events of a run, in order, as (event, step)."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_step_end(self, step, losses, degrees):
+        assert set(losses) >= {"total", "ssim", "mse", "lambda_ewc"} and degrees.shape == (2,)
+        self.events.append(("step", step))
+
+    def on_validation_end(self, step, losses, sources, fused):
+        assert sources.shape[0] == fused.shape[0] > 0
+        self.events.append(("validation " + ",".join(losses), step))
+
+    def on_fisher_end(self, step, fisher):
+        self.events.append(("fisher", step))
+
+    def on_train_end(self):
+        self.events.append(("end", None))
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_config):
     Trainer(dataclasses.replace(tiny_config, stop_after_tasks=1), log=lambda _: None).run()
     good = tf.train.latest_checkpoint(os.path.join(tiny_config.run_dir, "ckpt"))
-    broken = Trainer(
-        dataclasses.replace(tiny_config, learning_rate=float("nan")), log=lambda _: None
-    )
+    broken = Trainer(tiny_config, log=lambda _: None, callbacks=[Poisoner()])
+    broken.callbacks[-1].model = broken.model
     with pytest.raises(U2FusionError, match="not finite"):
         broken.run()
     assert tf.train.latest_checkpoint(os.path.join(tiny_config.run_dir, "ckpt")) == good
     resumed = Trainer(tiny_config, log=lambda _: None)
-    resumed.checkpoint.restore(good)
-    assert int(resumed.task_index) == 1
+    resumed.state.checkpoint.restore(good)
+    assert int(resumed.state.task_index) == 1
     assert all(np.isfinite(v.numpy()).all() for v in resumed.model.trainable_variables)
+
+
+def test_validation_and_the_fisher_pass_work_alone(task_files):
+    """Outside a `Trainer`: L_sim of the held-out patches by task, and the Fisher diagonal of
+    each task, the same for the same draws."""
+    tasks = [
+        (TaskData(t, PatchFiles(task_files[t], t), 4, 0), 0.1 * (i + 1))
+        for i, t in enumerate(TASKS[:2])
+    ]
+
+    def losses(sources, information, c, training):
+        return {"sim": c * tf.reduce_mean(sources)}, None, sources[..., :1]
+
+    by_task, sources, fused = validation_losses(losses, tasks)
+    assert list(by_task) == list(TASKS[:2])
+    for data, c in tasks:
+        expected = c * data.val_sources.mean()
+        np.testing.assert_allclose(float(by_task[data.task]), expected, rtol=1e-6)
+    assert sources is tasks[1][0].val_sources and fused.shape == (2, 16, 16, 1)
+
+    model = U2FusionNet()
+
+    def similarity(batch, c):
+        return c * tf.reduce_mean(tf.square(model(batch[0]) - batch[0][..., :1]))
+
+    fishers = [
+        fisher_pass(model, similarity, tasks, np.random.default_rng(3), 2, 3) for _ in range(2)
+    ]
+    assert len(fishers[0]) == 2
+    for fisher in fishers[0]:
+        assert [f.shape for f in fisher] == [v.shape for v in model.trainable_variables]
+    for task in range(2):
+        for first, again in zip(fishers[0][task], fishers[1][task], strict=True):
+            np.testing.assert_array_equal(first.numpy(), again.numpy())
+            assert (first.numpy() >= 0).all()
+    assert any(float(tf.reduce_max(f)) > 0 for f in fishers[0][1])
 
 
 def test_missing_data_file(tiny_config):
     config = dataclasses.replace(tiny_config, data_files={t: "/nonexistent.h5" for t in TASKS})
     with pytest.raises(U2FusionError, match=r"nonexistent\.h5: cannot be read"):
         Trainer(config, log=lambda _: None).run()
+    with pytest.raises(U2FusionError, match="data_files: no file for the task multi-modal"):
+        Trainer(dataclasses.replace(tiny_config, data_files={}), log=lambda _: None).run()
 
 
 @pytest.mark.parametrize(
@@ -228,28 +300,27 @@ def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
     config = dataclasses.replace(
         tiny_config, max_batches=dict.fromkeys(TASKS, 1), use_ewc=False, validate_every=0
     )
-    trainer = Trainer(config, log=lambda _: None)
+    recorder = Recorder()
+    trainer = Trainer(config, log=lambda _: None, callbacks=[recorder])
     trainer.run()
-    assert int(trainer.global_step) == len(TASKS), "one batch per epoch of each task"
+    assert int(trainer.state.global_step) == len(TASKS), "one batch per epoch of each task"
+    assert recorder.events == [  # a task's validation at its end, of the tasks learnt so far
+        ("step", 1),
+        ("validation multi-modal", 1),
+        ("fisher", 1),
+        ("step", 2),
+        ("validation multi-modal,multi-exposure", 2),
+        ("fisher", 2),
+        ("step", 3),
+        ("validation multi-modal,multi-exposure,multi-focus", 3),
+        ("fisher", 3),
+        ("end", None),
+    ]
     for index in range(1, len(TASKS) + 1):
         fisher = np.load(os.path.join(config.run_dir, f"fisher-task{index}.npz"))
         assert len(fisher.files) == len(trainer.model.trainable_variables)
         assert all(np.isfinite(fisher[name]).all() for name in fisher.files)
         assert any(fisher[name].max() > 0 for name in fisher.files)
-
-
-def train_flags(**changes):
-    """The train command's flag values (the defaults), with `changes`."""
-    defaults = {
-        "batch_size": 18,
-        "log_every": 20,
-        "fisher_batches": 30,
-        "fisher_batch_size": 18,
-        "checkpoint_minutes": 5.0,
-        "output": None,
-        **{f"epochs_{flag_key(t)}": 2 for t in TASKS},
-    }
-    return types.SimpleNamespace(**{**defaults, **changes})
 
 
 @pytest.mark.parametrize(
@@ -258,14 +329,42 @@ def train_flags(**changes):
         ({"batch_size": 0}, "--batch_size 0: must be at least 1"),
         ({"batch_size": -4}, "--batch_size -4: must be at least 1"),
         ({"log_every": 0}, "--log_every 0: must be at least 1"),
-        ({"epochs_multi_focus": 0}, "--epochs_multi_focus 0: must be at least 1"),
-        ({"output": "final.h5"}, "--output final.h5: must end in .weights.h5"),
+        ({"epochs": {**PAPER_EPOCHS, "multi-focus": 0}}, "--epochs_multi_focus 0: must be at"),
+        ({"clip": -1.0}, "--clip -1.0: must be a positive number"),
+        ({"max_batches": {"multi-modal": -1}}, "--max_batches_multi_modal -1: must be at least 0"),
+        ({"validation_patches": -5}, "--validation_patches -5: must be at least 0"),
+        ({"validate_every": -1}, "--validate_every -1: must be at least 0"),
+        ({"c": {**TASK_C, "multi-modal": 0.0}}, "--c_multi_modal 0.0: must be a positive number"),
+        ({"task_order": []}, "--tasks: name at least one task"),
+        ({"task_order": ["fusion"]}, "--tasks fusion: unknown task"),
+        ({"learning_rate": float("nan")}, "--learning_rate nan: must be a positive number"),
+        ({"ewc_lambda": 0.0}, r"--ewc_lambda 0.0: .*switch EWC off is --noewc"),
+        ({"checkpoint_minutes": 0.0}, "--checkpoint_minutes 0.0: must be positive"),
+        ({"join_timeout": -1.0}, "--join_timeout -1.0: must be positive"),
+        ({"precision": "fp8"}, "--precision: unknown precision 'fp8'"),
     ],
 )
-def test_flags_that_cannot_train_are_refused_before_training(changes, message):
-    check_flags(train_flags(), TASKS)
+def test_settings_that_cannot_train_are_refused_before_any_work(tiny_config, changes, message):
+    """The Python API refuses them as the command line does, before the run folder exists; a
+    task that is not trained needs no valid settings."""
+    dataclasses.replace(tiny_config, task_order=TASKS[:1], epochs={"multi-modal": 1}).validate()
     with pytest.raises(U2FusionError, match=message):
-        check_flags(train_flags(**changes), TASKS)
+        Trainer(dataclasses.replace(tiny_config, **changes), log=lambda _: None)
+    assert not os.path.exists(tiny_config.run_dir)
+
+
+def test_the_command_refuses_a_setting_that_cannot_train_in_one_line(task_files, tmp_path):
+    command = [sys.executable, "-m", "u2fusion_tf.train", "--run_dir", str(tmp_path / "run")]
+    command += ["--data_dir", os.path.dirname(task_files["multi-modal"]), "--clip=-1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: --clip -1.0: must be a positive number"
+    assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "run")
+    command[-1] = "--output=final.h5"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --output final.h5: must end in .weights.h5"
+    )
 
 
 def train_process(task_files, run_dir, **popen):

@@ -9,7 +9,8 @@ given a new default here only. A per-task setting (a dict by task) becomes one f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from absl import flags
@@ -17,8 +18,10 @@ from absl import flags
 from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
 from u2fusion_tf.cli import PrecisionParser
 from u2fusion_tf.distribute import STRATEGIES
+from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.ewc import FISHER_BATCH_SIZE, FISHER_BATCHES, LAMBDA
 from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS
+from u2fusion_tf.precision import canonical_precision
 
 
 def setting(
@@ -67,10 +70,13 @@ class TrainConfig:
         choices=MSE_WEIGHTINGS,
     )
     ewc_lambda: float = setting(
-        LAMBDA, "Weight of the EWC term (Eq. 7): 8e4 the paper's, 0 as released."
+        LAMBDA, "Weight of the EWC term (Eq. 7), the paper's 8e4; --noewc switches EWC off."
     )
     use_ewc: bool = setting(
-        True, "Elastic weight consolidation; --noewc is the paper's ablation.", flag="ewc"
+        True,
+        "Elastic weight consolidation; --noewc (the paper's ablation, and the authors' release, "
+        "which trained without it) is the one way to switch it off.",
+        flag="ewc",
     )
     fixed_degrees: bool = setting(False, "Ablation: w1 = w2 = 0.5 instead of Eq. 2.")
     measure_online: bool = setting(False, "Run VGG16 in every step instead of the stored measure.")
@@ -106,6 +112,73 @@ class TrainConfig:
         "mirrored (every GPU of this machine), multi_worker (the machines listed in TF_CONFIG).",
         choices=STRATEGIES,
     )
+    join_timeout: float = setting(
+        300.0,
+        "Seconds a multi_worker run waits for every worker of TF_CONFIG to join before it stops.",
+    )
+
+    def validate(self) -> None:
+        """Refuses settings that cannot train, naming the flag, before any data is read or any
+        step is taken; `Trainer` calls it, so the Python API gets the command line's checks."""
+        if not self.task_order:
+            raise U2FusionError("--tasks: name at least one task")
+        unknown = [task for task in self.task_order if task not in TASKS]
+        if unknown:
+            raise U2FusionError(
+                f"--tasks {','.join(self.task_order)}: unknown task(s) {', '.join(unknown)}; "
+                f"known: {', '.join(TASKS)}"
+            )
+        if len(set(self.task_order)) < len(self.task_order):
+            raise U2FusionError(f"--tasks {','.join(self.task_order)}: a task is named twice")
+        for name, (holds, text) in RULES.items():
+            field = next(field for field in _settings() if field.name == name)
+            values = getattr(self, name)
+            for task, flag in _flag_names(field).items():
+                if task is not None and task not in self.task_order:
+                    continue  # a task not trained in this run
+                value = values if task is None else values.get(task)
+                if value is None or not holds(value):
+                    raise U2FusionError(f"--{flag} {value}: must be {text}")
+        for name, allowed in (("mse_weighting", MSE_WEIGHTINGS), ("strategy", STRATEGIES)):
+            if getattr(self, name) not in allowed:
+                raise U2FusionError(f"--{name} {getattr(self, name)}: must be one of {allowed}")
+        for name in ("precision", "vgg_precision"):
+            try:
+                canonical_precision(getattr(self, name))
+            except ValueError as error:
+                raise U2FusionError(f"--{name}: {error}") from error
+
+
+AT_LEAST_ONE = (lambda value: value >= 1, "at least 1")
+NOT_NEGATIVE = (lambda value: value >= 0, "at least 0")
+POSITIVE = (lambda value: value > 0, "positive")  # infinity allowed: never
+FINITE_POSITIVE = (lambda value: 0 < value < math.inf, "a positive number")
+RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "epochs": AT_LEAST_ONE,
+    "max_batches": NOT_NEGATIVE,
+    "c": FINITE_POSITIVE,  # Eq. 2 divides by c
+    "batch_size": AT_LEAST_ONE,
+    "learning_rate": FINITE_POSITIVE,
+    "rho": (lambda value: 0 <= value <= 1, "in [0, 1]"),
+    "momentum": (lambda value: 0 <= value < 1, "in [0, 1)"),
+    "clip": FINITE_POSITIVE,
+    "alpha": (lambda value: 0 <= value < math.inf, "a number at least 0"),
+    "ewc_lambda": (
+        FINITE_POSITIVE[0],
+        "a positive number (the one way to switch EWC off is --noewc)",
+    ),
+    "fisher_batches": AT_LEAST_ONE,
+    "fisher_batch_size": AT_LEAST_ONE,
+    "validation_patches": NOT_NEGATIVE,
+    "validate_every": NOT_NEGATIVE,
+    "log_every": AT_LEAST_ONE,
+    "checkpoint_minutes": POSITIVE,
+    "stop_after_tasks": NOT_NEGATIVE,
+    "seed": NOT_NEGATIVE,
+    "vgg_seed": NOT_NEGATIVE,
+    "join_timeout": POSITIVE,
+}
+"""The rule of every numeric setting; a per-task setting's rule holds for each task trained."""
 
 
 def flag_key(task: str) -> str:

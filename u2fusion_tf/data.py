@@ -24,7 +24,9 @@ read in order they hold exactly the patches of a single run.
 Preparation checks its settings and the output first, streams pair by pair (memory holds one
 image and one batch of patches), shows progress, and writes to a temporary file of its own
 renamed into place at the end, so an interrupted or failed run (a full disk) never leaves a file
-that looks complete, and two runs never share a temporary file. Unreadable images, unpaired
+that looks complete, and two runs never share a temporary file. SIGTERM stops it as Ctrl-C does;
+the temporary file of a run killed outright (SIGKILL) is removed by the next run on the same
+output. Unreadable images, unpaired
 stems and size mismatches are reported by name and skipped; a result with no patches is an
 error.
 
@@ -36,11 +38,13 @@ Example (task 1, training split only, from the default data root of `u2fusion_tf
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import io
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -219,6 +223,7 @@ def prepare(
     except OSError as error:
         raise U2FusionError(f"{output}: cannot create its folder ({error.strerror})") from error
     check_writable(output)
+    remove_stale_temporaries(output, log)
     pairs, problems = [], []
     for source in sources:
         found, unmatched = source.match()
@@ -233,6 +238,7 @@ def prepare(
     started = time.monotonic()
     with replaced_atomically(output) as temporary:
         stream = FailureRecordingFile(temporary, "w+")
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX)  # in use: not stale (`remove_stale_...`)
         try:
             with stream, h5py.File(stream, "w") as file:
                 total, names = _write_patches(
@@ -267,6 +273,21 @@ def prepare(
         f"in {time.monotonic() - started:.0f} s"
     )
     return total
+
+
+def remove_stale_temporaries(output: str, log: Callable[[str], None]) -> None:
+    """Deletes the temporary files of `output` that earlier runs left when they were killed
+    (SIGKILL, a power cut): those no running preparation holds locked."""
+    folder, name = os.path.split(os.path.abspath(output))
+    pattern = os.path.join(glob.escape(folder), f".tmp-{'?' * 8}-{glob.escape(name)}")
+    for path in glob.glob(pattern):  # `replaced_atomically`'s names: 8 random characters
+        try:
+            with open(path, "rb") as stream:
+                fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+        except OSError:  # locked by a run still writing it, or already gone
+            continue
+        log(f"removed {path}, left by an interrupted run")
 
 
 SETTINGS = ("task", "patch_size", "stride", "scales", "flips", "vgg_weights", "vgg_seed")
@@ -529,7 +550,14 @@ def load_patches(path: str, task: str | None = None) -> PatchSet:
     return PatchSet(patches, files.information, files.attrs)
 
 
+def interrupt(signal_number: int, frame: object) -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) handled as Ctrl-C: the temporary file removed,
+    one line, exit 130."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGTERM, interrupt)
     if argv[1:] != ["prepare"]:
         raise U2FusionError(
             "usage: python -m u2fusion_tf.data prepare --task ... --output ... (see --help)"

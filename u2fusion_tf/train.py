@@ -37,9 +37,8 @@ import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli, config
-from u2fusion_tf.catalogue import TASKS
-from u2fusion_tf.checkpoints import restore_newest_readable
-from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags, flag_key
+from u2fusion_tf.checkpoints import RunState
+from u2fusion_tf.config import TrainConfig, config_from_flags, define_flags
 from u2fusion_tf.data import PatchFiles, epoch_dataset, swap_sources
 from u2fusion_tf.distribute import (
     any_worker,
@@ -58,6 +57,7 @@ from u2fusion_tf.features import (
 from u2fusion_tf.files import check_writable, write_atomically
 from u2fusion_tf.losses import similarity_loss, total_loss
 from u2fusion_tf.model import U2FusionNet
+from u2fusion_tf.monitoring import Callback, TensorBoard
 from u2fusion_tf.weights import KERAS_WEIGHTS_SUFFIX, save_weights
 
 FLAGS = flags.FLAGS
@@ -124,13 +124,24 @@ def make_reproducible(seed: int, deterministic: bool) -> None:
 
 
 class Trainer:
-    """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes."""
+    """Trains the tasks of a `TrainConfig` in order, checkpointing so that a rerun resumes.
 
-    def __init__(self, config: TrainConfig, log: Callable[[str], None] = print):
+    Its parts, each usable alone: the loss (`losses`) and the step (`make_train_step`); where
+    the run stands and its checkpoints (`checkpoints.RunState`, ``state``); what is recorded
+    (`monitoring.Callback`s: TensorBoard in the chief, and any given); the validation
+    (`validation_losses`); and the Fisher pass after each task (`fisher_pass`, with EWC)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        log: Callable[[str], None] = print,
+        callbacks: Sequence[Callback] = (),
+    ):
+        config.validate()
         self.config = config
         self.log = log
         make_reproducible(config.seed, config.deterministic)
-        self.strategy = make_strategy(config.strategy)
+        self.strategy = make_strategy(config.strategy, config.join_timeout, log)
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
             raise U2FusionError(
@@ -149,31 +160,15 @@ class Trainer:
                 else None
             )
             self.optimizer = self._fresh_optimizer()
-        # progress, kept by each process alone (outside the strategy: plain numbers to read)
-        self.task_index = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(
+        self.state = RunState(
+            checkpoint_folder(self.strategy, config.run_dir),
             model=self.model,
             optimizer=self.optimizer,
             ewc=self.ewc,
-            task_index=self.task_index,
-            epoch=self.epoch,
-            step_in_epoch=self.step_in_epoch,
-            global_step=self.global_step,
         )
-        self.manager = self._checkpoint_manager()
-        self.writer = (
-            tf.summary.create_file_writer(config.run_dir)
-            if self.chief
-            else tf.summary.create_noop_writer()
-        )
+        self.callbacks = [TensorBoard(config.run_dir)] if self.chief else []
+        self.callbacks += callbacks
         self.data: dict[str, TaskData] = {}
-
-    def _checkpoint_manager(self) -> tf.train.CheckpointManager:
-        folder = checkpoint_folder(self.strategy, self.config.run_dir)
-        return tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=2)
 
     def _fresh_optimizer(self) -> AuthorsRMSprop:
         optimizer = AuthorsRMSprop(self.config.learning_rate, self.config.rho, self.config.momentum)
@@ -189,6 +184,8 @@ class Trainer:
 
     def task_data(self, task: str) -> TaskData:
         if task not in self.data:
+            if task not in self.config.data_files:
+                raise U2FusionError(f"data_files: no file for the task {task}")
             path = self.config.data_files[task]
             files = PatchFiles(path, task)
             files.require_valid_values()
@@ -311,28 +308,29 @@ class Trainer:
         config = self.config
         self.log(f"training with {describe(self.strategy)}")
         self.record_settings()
-        resumed = restore_newest_readable(self.checkpoint, self.manager.directory, self.log)
+        state = self.state
+        resumed = state.resume(self.log)
         if resumed:
-            self.manager = self._checkpoint_manager()  # the state now names readable ones only
             self.log(
-                f"resumed from {resumed}: task {int(self.task_index) + 1}, "
-                f"epoch {int(self.epoch) + 1}, step {int(self.step_in_epoch)}"
+                f"resumed from {resumed}: task {int(state.task_index) + 1}, "
+                f"epoch {int(state.epoch) + 1}, step {int(state.step_in_epoch)}"
             )
         tasks_this_call = 0
-        while int(self.task_index) < len(config.task_order):
+        while int(state.task_index) < len(config.task_order):
             if config.stop_after_tasks and tasks_this_call >= config.stop_after_tasks:
                 self.log(f"stopping after {tasks_this_call} task(s) as asked; rerun to continue")
                 break
-            self.train_task(int(self.task_index))
+            self.train_task(int(state.task_index))
             tasks_this_call += 1
-        self.writer.flush()
-        return self.weights_path(int(self.task_index) - 1)
+        for callback in self.callbacks:
+            callback.on_train_end()
+        return self.weights_path(int(state.task_index) - 1)
 
     def record_settings(self) -> None:
         """Writes this call's settings to ``<run_dir>/config.json``, refusing to resume a run
         whose tasks came in another order (its progress counts tasks in that order)."""
         path = os.path.join(self.config.run_dir, "config.json")
-        if self.manager.latest_checkpoint and os.path.isfile(path):
+        if self.state.latest and os.path.isfile(path):
             with open(path) as stream:
                 earlier = json.load(stream)["task_order"]
             if earlier != list(self.config.task_order):
@@ -361,7 +359,8 @@ class Trainer:
         if config.max_batches.get(task):
             per_epoch = min(per_epoch, config.max_batches[task])
         self.check_degrees(task, data, c)
-        if int(self.epoch) == 0 and int(self.step_in_epoch) == 0:
+        state = self.state
+        if int(state.epoch) == 0 and int(state.step_in_epoch) == 0:
             self._reset_optimizer()
         self.log(
             f"task {index + 1}/{len(config.task_order)} {task}: {len(data.train_rows)} patches, "
@@ -369,10 +368,10 @@ class Trainer:
         )
         train_step = self.make_train_step(c)
         self.last_save = time.monotonic()
-        while int(self.epoch) < config.epochs[task]:
+        while int(state.epoch) < config.epochs[task]:
             self.train_epoch(index, data, train_step, per_epoch)
-            self.epoch.assign_add(1)
-            self.step_in_epoch.assign(0)
+            state.epoch.assign_add(1)
+            state.step_in_epoch.assign(0)
             self.save_checkpoint()
         self.finish_task(index)
 
@@ -381,8 +380,8 @@ class Trainer:
         the step its progress stands at, read by the `tf.data` pipeline, each replica given its
         piece."""
         config = self.config
-        seed = [config.seed, index, int(self.epoch)]
-        self.epoch_started, first = time.monotonic(), int(self.step_in_epoch)
+        seed = [config.seed, index, int(self.state.epoch)]
+        self.epoch_started, first = time.monotonic(), int(self.state.step_in_epoch)
         batches = self.strategy.distribute_datasets_from_function(
             lambda context: epoch_dataset(
                 data.files,
@@ -404,26 +403,27 @@ class Trainer:
     ) -> None:
         """The bookkeeping of a step: stop on a non-finite loss, count it, and log, validate
         and checkpoint when their time comes."""
-        config = self.config
-        task, epoch = config.task_order[index], int(self.epoch)
+        config, state = self.config, self.state
+        task, epoch = config.task_order[index], int(state.epoch)
         if not np.isfinite(float(losses["total"])):
             raise U2FusionError(
                 f"task {task}, epoch {epoch + 1}, step {step + 1}: the loss is not finite; "
-                f"stopped, the last good checkpoint is {self.manager.latest_checkpoint}"
+                f"stopped, the last good checkpoint is {state.latest}"
             )
-        self.step_in_epoch.assign(step + 1)
-        self.global_step.assign_add(1)
-        self.write_step_summaries(losses, degrees)
+        state.step_in_epoch.assign(step + 1)
+        state.global_step.assign_add(1)
+        for callback in self.callbacks:
+            callback.on_step_end(int(state.global_step), losses, degrees)
         if (step + 1) % config.log_every == 0 or step + 1 == per_epoch:
             rate = done / (time.monotonic() - self.epoch_started)
             self.log(
-                f"step {int(self.global_step)} task {task} epoch {epoch + 1}/"
+                f"step {int(state.global_step)} task {task} epoch {epoch + 1}/"
                 f"{config.epochs[task]} batch {step + 1}/{per_epoch} "
                 f"loss {float(losses['total']):.4f} (ssim {float(losses['ssim']):.4f} "
                 f"mse {float(losses['mse']):.5f} lambda*ewc {float(losses['lambda_ewc']):.3g}) "
                 f"{rate:.2f} steps/s"
             )
-        if config.validate_every and int(self.global_step) % config.validate_every == 0:
+        if config.validate_every and int(state.global_step) % config.validate_every == 0:
             self.validate(index)
         due = time.monotonic() - self.last_save > 60 * config.checkpoint_minutes
         if any_worker(self.strategy, due):  # every worker saves, together
@@ -438,28 +438,22 @@ class Trainer:
             save_weights(self.model, self.weights_path(index))
         self.log(f"task {task} done: {self.weights_path(index)}")
         self.consolidate(index)
-        self.task_index.assign_add(1)
-        self.epoch.assign(0)
-        self.step_in_epoch.assign(0)
+        self.state.task_index.assign_add(1)
+        self.state.epoch.assign(0)
+        self.state.step_in_epoch.assign(0)
         self.save_checkpoint()
 
     def require_finite_weights(self) -> None:
         """Stops before saving broken weights, so that the last good checkpoint stays the latest."""
         if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
             raise U2FusionError(
-                f"step {int(self.global_step)}: the weights are not finite; stopped, "
-                f"the last good checkpoint is {self.manager.latest_checkpoint}"
+                f"step {int(self.state.global_step)}: the weights are not finite; stopped, "
+                f"the last good checkpoint is {self.state.latest}"
             )
 
     def save_checkpoint(self) -> None:
         self.require_finite_weights()
-        try:
-            self.manager.save(checkpoint_number=self.global_step)
-        except tf.errors.OpError as error:  # a full disk is ResourceExhaustedError
-            raise U2FusionError(
-                f"{self.manager.directory}: the checkpoint cannot be written ({error.message}); "
-                f"the last good one is {self.manager.latest_checkpoint}"
-            ) from error
+        self.state.save()
         self.last_save = time.monotonic()
 
     def consolidate(self, index: int) -> None:
@@ -470,23 +464,16 @@ class Trainer:
         Fig. 19): the run folder keeps it as ``fisher-task<k>.npz``."""
         config = self.config
         started = time.monotonic()
-        fishers = []
         rng = np.random.default_rng([config.seed, index, 99])  # one stream: tasks drawn apart
-        for learnt in config.task_order[: index + 1]:
-            data = self.task_data(learnt)
-            c = config.c[learnt]
-            batches = []
-            for picked in fisher_batch_indices(
-                rng, len(data.train_rows), config.fisher_batches, config.fisher_batch_size
-            ):
-                sources, information = swap_sources(*data.read(picked), rng.random() < 0.5)
-                batches.append((tf.constant(sources), tf.constant(information)))
-
-            def loss_fn(model, batch, c=c):
-                """L_sim, whose squared gradient Eq. 8 averages."""
-                return self.losses(*batch, c, training=False)[0]["sim"]
-
-            fishers.append(fisher_diagonal(self.model, loss_fn, batches))
+        learnt = config.task_order[: index + 1]
+        fishers = fisher_pass(
+            self.model,
+            lambda batch, c: self.losses(*batch, c, training=False)[0]["sim"],
+            [(self.task_data(task), config.c[task]) for task in learnt],
+            rng,
+            config.fisher_batches,
+            config.fisher_batch_size,
+        )
         mu = mean_fisher(fishers)
         if index + 1 < len(config.task_order):
             self.ewc.consolidate(self.model, fishers)
@@ -496,60 +483,74 @@ class Trainer:
                 os.path.join(config.run_dir, f"fisher-task{index + 1}.npz"),
                 **{v.path: m.numpy() for v, m in zip(variables, mu, strict=True)},
             )
-        with self.writer.as_default(step=int(self.global_step)):
-            tf.summary.histogram("ewc/fisher", tf.concat([tf.reshape(m, [-1]) for m in mu], 0))
+        for callback in self.callbacks:
+            callback.on_fisher_end(int(self.state.global_step), mu)
         self.log(
             f"EWC: Fisher of {index + 1} task(s) measured in {time.monotonic() - started:.0f} s"
         )
 
-    # --- monitoring ------------------------------------------------------------------------
-
-    def write_step_summaries(self, losses: dict, degrees: tf.Tensor) -> None:
-        """The step's losses and its batch's mean degrees [w1, w2]."""
-        with self.writer.as_default(step=int(self.global_step)):
-            for name in ("total", "ssim", "mse", "lambda_ewc"):
-                tf.summary.scalar(f"loss/{name}", losses[name])
-            tf.summary.scalar("degrees/w1", degrees[0])
-            tf.summary.scalar("degrees/w2", degrees[1])
-
     def validate(self, index: int) -> None:
-        """L_sim on the held-out patches of every task learnt so far (the paper's Fig. 18)."""
-        with self.writer.as_default(step=int(self.global_step)):
-            for learnt in self.config.task_order[: index + 1]:
-                data = self.task_data(learnt)
-                losses, _, fused = self.losses(
-                    tf.constant(data.val_sources),
-                    tf.constant(data.val_information),
-                    self.config.c[learnt],
-                    training=False,
-                )
-                tf.summary.scalar(f"val/{learnt}", losses["sim"])
-            shown = slice(0, 3)
-            tf.summary.image("images/source1", data.val_sources[shown, :, :, :1], max_outputs=3)
-            tf.summary.image("images/source2", data.val_sources[shown, :, :, 1:], max_outputs=3)
-            tf.summary.image("images/fused", fused[shown], max_outputs=3)
-        self.writer.flush()
+        """Validates the tasks learnt so far (`validation_losses`) for the callbacks."""
+        learnt = self.config.task_order[: index + 1]
+        losses, sources, fused = validation_losses(
+            self.losses, [(self.task_data(task), self.config.c[task]) for task in learnt]
+        )
+        for callback in self.callbacks:
+            callback.on_validation_end(int(self.state.global_step), losses, sources, fused)
 
 
-def check_flags(values: flags.FlagValues, order: Sequence[str]) -> None:
-    """Refuses settings that cannot train, before any data is read or any step is taken."""
-    at_least_one = {
-        "batch_size": values.batch_size,
-        "log_every": values.log_every,
-        "fisher_batches": values.fisher_batches,
-        "fisher_batch_size": values.fisher_batch_size,
-        **{f"epochs_{flag_key(t)}": getattr(values, f"epochs_{flag_key(t)}") for t in order},
-    }
-    for name, value in at_least_one.items():
-        if value < 1:
-            raise U2FusionError(f"--{name} {value}: must be at least 1")
-    if values.checkpoint_minutes <= 0:
-        raise U2FusionError(f"--checkpoint_minutes {values.checkpoint_minutes}: must be positive")
-    if values.output:
-        if not values.output.endswith(KERAS_WEIGHTS_SUFFIX):
-            raise U2FusionError(f"--output {values.output}: must end in {KERAS_WEIGHTS_SUFFIX}")
-        if os.path.isdir(os.path.dirname(os.path.abspath(values.output))):
-            check_writable(values.output)
+LossFunction = Callable[..., tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]]
+"""`Trainer.losses`: (sources, information, c, training) -> (losses, degrees, fused)."""
+
+
+def validation_losses(
+    losses: LossFunction, tasks: Sequence[tuple[TaskData, float]]
+) -> tuple[dict[str, tf.Tensor], np.ndarray, tf.Tensor]:
+    """L_sim on the held-out patches of each (task data, c) (the paper's Fig. 18), by task;
+    with the held-out sources and their fused patches of the last task."""
+    by_task = {}
+    for data, c in tasks:
+        sources = data.val_sources
+        values, _, fused = losses(
+            tf.constant(sources), tf.constant(data.val_information), c, training=False
+        )
+        by_task[data.task] = values["sim"]
+    return by_task, sources, fused
+
+
+def fisher_pass(
+    model: keras.Model,
+    similarity: Callable[[tuple[tf.Tensor, tf.Tensor], float], tf.Tensor],
+    tasks: Sequence[tuple[TaskData, float]],
+    rng: np.random.Generator,
+    batches: int,
+    batch_size: int,
+) -> list[list[tf.Tensor]]:
+    """The diagonal Fisher information (Eq. 8) of `model` on each (task data, c), from the
+    squared gradients of L_sim (`similarity` of a batch and c) on `batches` batches drawn by
+    `fisher_batch_indices` from `rng`, each with its sources swapped at random, as in training."""
+    fishers = []
+    for data, c in tasks:
+        drawn = []
+        for picked in fisher_batch_indices(rng, len(data.train_rows), batches, batch_size):
+            sources, information = swap_sources(*data.read(picked), rng.random() < 0.5)
+            drawn.append((tf.constant(sources), tf.constant(information)))
+
+        def loss_fn(model, batch, c=c):
+            """L_sim, whose squared gradient Eq. 8 averages."""
+            return similarity(batch, c)
+
+        fishers.append(fisher_diagonal(model, loss_fn, drawn))
+    return fishers
+
+
+def check_output(path: str | None) -> None:
+    """Refuses an --output that cannot take the final weights, before any work."""
+    if path:
+        if not path.endswith(KERAS_WEIGHTS_SUFFIX):
+            raise U2FusionError(f"--output {path}: must end in {KERAS_WEIGHTS_SUFFIX}")
+        if os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            check_writable(path)
 
 
 def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> Exception:
@@ -564,10 +565,7 @@ def without_determinism_hint(error: tf.errors.OpError, deterministic: bool) -> E
 def main(argv: list[str]) -> None:
     del argv
     order = FLAGS.tasks
-    unknown = [t for t in order if t not in TASKS]
-    if unknown:
-        raise U2FusionError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-    check_flags(FLAGS, order)
+    check_output(FLAGS.output)
     settings = config_from_flags(
         FLAGS,
         data_files={t: os.path.join(FLAGS.data_dir, f"{t}.h5") for t in order},
@@ -581,7 +579,7 @@ def main(argv: list[str]) -> None:
         if hint is error:
             raise
         raise hint from error
-    if FLAGS.output and trainer.chief and int(trainer.task_index) == len(order):
+    if FLAGS.output and trainer.chief and int(trainer.state.task_index) == len(order):
         save_weights(trainer.model, FLAGS.output)
         cli.log(f"wrote {FLAGS.output} (the weights after task {len(order)}, {final})")
 
