@@ -20,7 +20,7 @@ VGG_WEIGHTS ?= imagenet
 VGG_PRECISION ?= float32
 # tf.distribute strategy of training: auto, one_device, mirrored, multi_worker (reads TF_CONFIG)
 STRATEGY ?= auto
-# Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
+# Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--ewc_lambda 0"
 TRAIN_FLAGS ?=
 # Extra flags for every `python -m u2fusion_tf.data prepare`, e.g. PREPARE_FLAGS="--stride 128"
 PREPARE_FLAGS ?=

@@ -58,9 +58,9 @@ def test_no_ewc_starts_from_the_baseline_after_task_one_and_reruns_resume(task_f
     ]
     assert any(changed)
     settings = json.loads((runs / "no-ewc" / "config.json").read_text())
-    assert settings["use_ewc"] is False and settings["max_batches"]["multi-focus"] == 2
+    assert settings["ewc_lambda"] == 0 and settings["max_batches"]["multi-focus"] == 2
     provenance = json.loads((runs / "no-ewc" / "provenance.json").read_text())
-    assert "--noewc" in provenance["command"] and provenance["commit"]
+    assert provenance["command"][-2:] == ["--ewc_lambda", "0"] and provenance["commit"]
 
     stamp = (runs / "baseline" / last).stat().st_mtime
     again = run_ablations(task_files, tmp_path / "runs", "baseline")

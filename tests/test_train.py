@@ -16,8 +16,10 @@ import pytest
 import tensorflow as tf
 
 from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
+from u2fusion_tf.config import TrainConfig
 from u2fusion_tf.data import PatchFiles, swap_sources
 from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.ewc import LAMBDA
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.monitoring import Callback
 from u2fusion_tf.train import (
@@ -29,6 +31,7 @@ from u2fusion_tf.train import (
     validation_losses,
     without_determinism_hint,
 )
+from u2fusion_tf.variants import LAMBDA_SWEEP
 from u2fusion_tf.weights import load_model
 
 RNG = np.random.default_rng(5)
@@ -298,7 +301,7 @@ def test_degenerate_degrees_stop_unless_fixed_degrees_is_asked(tiny_config):
 
 def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
     config = dataclasses.replace(
-        tiny_config, max_batches=dict.fromkeys(TASKS, 1), use_ewc=False, validate_every=0
+        tiny_config, max_batches=dict.fromkeys(TASKS, 1), ewc_lambda=0.0, validate_every=0
     )
     recorder = Recorder()
     trainer = Trainer(config, log=lambda _: None, callbacks=[recorder])
@@ -338,7 +341,7 @@ def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
         ({"task_order": []}, "--tasks: name at least one task"),
         ({"task_order": ["fusion"]}, "--tasks fusion: unknown task"),
         ({"learning_rate": float("nan")}, "--learning_rate nan: must be a positive number"),
-        ({"ewc_lambda": 0.0}, r"--ewc_lambda 0.0: .*switch EWC off is --noewc"),
+        ({"ewc_lambda": -1.0}, r"--ewc_lambda -1.0: must be a number at least 0 \(0: EWC off\)"),
         ({"checkpoint_minutes": 0.0}, "--checkpoint_minutes 0.0: must be positive"),
         ({"join_timeout": -1.0}, "--join_timeout -1.0: must be positive"),
         ({"precision": "fp8"}, "--precision: unknown precision 'fp8'"),
@@ -422,3 +425,33 @@ def test_an_op_without_a_deterministic_kernel_is_a_one_line_hint():
     assert without_determinism_hint(error, deterministic=False) is error
     other = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
     assert without_determinism_hint(other, deterministic=True) is other
+
+
+def test_the_fisher_batches_of_the_learnt_tasks_are_drawn_apart(task_files):
+    """One random stream for all the tasks learnt so far, as the authors draw them: the same
+    task twice gets other batches the second time, so another Fisher."""
+    data = TaskData(TASKS[0], PatchFiles(task_files[TASKS[0]], TASKS[0]), 4, 0)
+    model = U2FusionNet()
+
+    def similarity(batch, c):
+        return c * tf.reduce_mean(tf.square(model(batch[0]) - batch[0][..., :1]))
+
+    first, second = fisher_pass(
+        model, similarity, [(data, 0.1), (data, 0.1)], np.random.default_rng(3), 2, 3
+    )
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first, second, strict=True))
+
+
+def test_lambda_is_the_papers_by_default_and_0_the_releases(tiny_config):
+    """lambda = 8e4 (the paper) by default; 0, the authors' release (LAM = 0), is accepted and
+    leaves the loss as L_sim alone."""
+    assert TrainConfig(data_files={}, run_dir="r").ewc_lambda == 8e4 == LAMBDA
+    assert LAMBDA_SWEEP["baseline"] == LAMBDA and LAMBDA_SWEEP["no-ewc"] == 0
+    released = dataclasses.replace(tiny_config, ewc_lambda=0.0)
+    released.validate()
+    trainer = Trainer(released, log=lambda _: None)
+    data = trainer.task_data(TASKS[0])
+    losses = trainer.losses(
+        tf.constant(data.val_sources), tf.constant(data.val_information), 0.1, training=False
+    )[0]
+    assert float(losses["lambda_ewc"]) == 0 and float(losses["total"]) == float(losses["sim"])

@@ -255,7 +255,7 @@ class Trainer:
         fused = self.model(sources, training=training)
         similarity = similarity_loss(fused, sources, degrees, config.alpha, config.mse_weighting)
         ewc = self.ewc.penalty(self.model)
-        lam = config.ewc_lambda if config.use_ewc else 0.0
+        lam = config.ewc_lambda
         losses = {
             "total": total_loss(similarity["total"], ewc, lam),
             "sim": similarity["total"],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 VARIANTS: dict[str, list[str]] = {
     "baseline": [],
-    "no-ewc": ["--noewc"],
+    "no-ewc": ["--ewc_lambda", "0"],
     "fixed-degrees": ["--fixed_degrees"],
     "exposure-first": ["--tasks", "multi-exposure,multi-modal,multi-focus"],
     "focus-first": ["--tasks", "multi-focus,multi-modal,multi-exposure"],
