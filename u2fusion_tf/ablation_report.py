@@ -753,4 +753,4 @@ def _define_flags() -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    cli.run_main(main, on_interrupt="the report was not written; run it again", reads_images=True)
+    cli.run_main(main, on_interrupt="the report was not written; run it again")
