@@ -174,9 +174,9 @@ def require_same_size(
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on
-    0.5)."""
-    ycbcr = rgb.astype(np.float32) @ RGB_TO_YCBCR.T.astype(np.float32)
-    return ycbcr[..., 0], ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
+    0.5). Y is a copy, not a view: a view would hold all three channels in memory."""
+    ycbcr = np.asarray(rgb, np.float32) @ RGB_TO_YCBCR.T.astype(np.float32)
+    return ycbcr[..., 0].copy(), ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
 
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
@@ -186,7 +186,7 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     r = y + r_cr * cr
     g = y + g_cb * cb + g_cr * cr
     b = y + b_cb * cb
-    return np.stack([r, g, b], axis=-1).astype(np.float32)
+    return np.stack([r, g, b], axis=-1).astype(np.float32, copy=False)
 
 
 def to_luminance(image: np.ndarray) -> np.ndarray:
@@ -204,7 +204,7 @@ def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     total = d1 + d2
     with np.errstate(invalid="ignore", divide="ignore"):
         fused = (c1 * d1 + c2 * d2) / total
-    return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32)
+    return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32, copy=False)
 
 
 def scale_output(image: np.ndarray, scaling: str) -> np.ndarray:
@@ -282,7 +282,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     if suffix == RAW_SUFFIX:
         payload = _npy_bytes(np.asarray(image, dtype=np.float32))
     else:
-        pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        levels = np.clip(image, 0.0, 1.0)  # one temporary, scaled and rounded in place
+        levels *= 255.0
+        pixels = np.round(levels, out=levels).astype(np.uint8)
         if pixels.ndim == 3:
             pixels = pixels[:, :, ::-1]  # RGB -> BGR for OpenCV
         ok, encoded = cv2.imencode(suffix, pixels)
