@@ -10,14 +10,22 @@ import struct
 import subprocess
 import sys
 import threading
+import tracemalloc
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from u2fusion_tf.errors import ImageError, U2FusionError
-from u2fusion_tf.headers import MAX_PIXELS_ENV, declared_size, pixel_limit
+from u2fusion_tf.headers import (
+    BYTES_PER_PIXEL,
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_ENV,
+    declared_size,
+    pixel_limit,
+)
 from u2fusion_tf.images import METADATA_BYTES, read_image
 
 IMAGE = np.random.default_rng(2).integers(0, 256, (30, 41, 3), dtype=np.uint8)
@@ -209,3 +217,52 @@ def test_dev_zero_is_refused_at_once():
         preexec_fn=limit_memory,
     )
     assert result.stdout.startswith("/dev/zero: is not an image of a format read here"), result
+
+
+def traced_peak(work) -> int:
+    """The most memory (bytes, as tracemalloc sees NumPy's and OpenCV's arrays) `work` holds."""
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class AveragingNetwork:
+    """Stands in for the network, whose tiles take the same memory at any image size."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return batch.mean(axis=-1, keepdims=True)
+
+
+def test_fusing_and_scoring_hold_no_more_a_pixel_than_the_default_limit_assumes(tmp_path):
+    """The default pixel limit is derived from these figures (`DEFAULT_MAX_PIXELS`)."""
+    from u2fusion_tf.datasets import PairSet
+    from u2fusion_tf.evaluate import score_folders
+    from u2fusion_tf.fuse import fuse_files
+
+    side = 384
+    small = np.random.default_rng(5).integers(0, 256, (2, side // 8, side // 8, 3), np.uint8)
+    for folder, image in zip("ab", small, strict=True):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "x.png"), cv2.resize(image, (side, side)))
+    sources = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"]
+    (tmp_path / "fused").mkdir()
+    output = tmp_path / "fused" / "x.png"
+    fusing = traced_peak(lambda: fuse_files(sources, output, AveragingNetwork))
+    pair = PairSet.of(tmp_path / "a", tmp_path / "b")
+    scoring = traced_peak(
+        lambda: score_folders(pair, [str(tmp_path / "fused")], log=lambda _: None)
+    )
+    assert fusing / side**2 <= BYTES_PER_PIXEL["fuse"]
+    assert scoring / side**2 <= BYTES_PER_PIXEL["evaluate"]
+    assert DEFAULT_MAX_PIXELS * max(BYTES_PER_PIXEL.values()) < 16e9  # of the 24 GB machine
+
+
+def test_the_readme_states_the_default_limit_and_its_figures():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    limit = readme[readme.index("**Huge images are refused") :][:1500]
+    assert f"2^{DEFAULT_MAX_PIXELS.bit_length() - 1} pixels ({DEFAULT_MAX_PIXELS:,}" in limit
+    assert f"{BYTES_PER_PIXEL['fuse']} bytes a pixel to fuse" in limit
+    assert f"and {BYTES_PER_PIXEL['evaluate']} to score" in limit

@@ -19,9 +19,16 @@ from collections.abc import Callable
 from u2fusion_tf.errors import ImageError, U2FusionError
 
 MAX_PIXELS_ENV = "U2FUSION_MAX_PIXELS"
-DEFAULT_MAX_PIXELS = 1 << 28
-"""268 million pixels (16384x16384): about 3 GB as float32 RGB, the most one pair of sources can
-take on a machine with 8 GB and still be fused in tiles."""
+BYTES_PER_PIXEL = {"fuse": 76, "evaluate": 216}
+"""The most memory a command holds per pixel of an RGB pair: the sources, their colour and the
+fused image for `fuse`; also the fused image and the metrics for `evaluate` (measured with
+tracemalloc, checked by tests/test_headers.py). Fusion in tiles adds a constant 1.8 GB
+(TensorFlow and one tile: the peak RSS of fusing 1100x1100 in float32, less its images)."""
+DEFAULT_MAX_PIXELS = 1 << 26
+"""67 million pixels (8192x8192): `evaluate` then holds up to 14.5 GB (216 B a pixel) and
+tiled fusion 6.9 GB (76 B a pixel + 1.8 GB), within the 24 GB of the machine in the README's
+Speed section with room for a training run beside them. Twice as many would take `evaluate` to
+29 GB."""
 
 
 def pixel_limit(max_pixels: int | None = None) -> int:
