@@ -171,10 +171,19 @@ def test_the_limit_is_an_argument_with_the_environment_as_its_default(tmp_path, 
         read_image(path, max_pixels=0)
 
 
-def test_a_stream_is_read_no_further_than_the_limit_allows(tmp_path):
-    """A pipe that starts like a PNG of 4x4 pixels and then sends 64 MiB is refused once it has
-    sent more than any image within the limit takes; reading it whole would not end for an
-    endless stream."""
+@pytest.mark.parametrize(
+    ("width", "height", "max_pixels", "message", "most_sent"),
+    [
+        (4, 4, 16, r"holds more than \d+ bytes, the most an", METADATA_BYTES + (4 << 20)),
+        (40000, 30000, None, "declares 40000x30000 pixels, more than the limit", 4 << 20),
+    ],
+)
+def test_a_stream_is_read_no_further_than_the_limit_allows(
+    tmp_path, width, height, max_pixels, message, most_sent
+):
+    """A pipe that starts like a PNG and then sends 64 MiB is refused once it has sent more than
+    any image within the limit takes, or at once when its header declares too many pixels;
+    reading it whole would not end for an endless stream."""
     fifo = tmp_path / "stream.png"
     os.mkfifo(fifo)
     sent = []
@@ -182,7 +191,7 @@ def test_a_stream_is_read_no_further_than_the_limit_allows(tmp_path):
     def write():
         with open(fifo, "wb") as stream:
             try:
-                stream.write(png_declaring(4, 4)[:33])  # signature and header
+                stream.write(png_declaring(width, height)[:33])  # signature and header
                 for _ in range(64):
                     stream.write(bytes(1 << 20))
                     sent.append(1 << 20)
@@ -191,10 +200,10 @@ def test_a_stream_is_read_no_further_than_the_limit_allows(tmp_path):
 
     writer = threading.Thread(target=write)
     writer.start()
-    with pytest.raises(ImageError, match=r"stream.png: holds more than \d+ bytes, the most an"):
-        read_image(fifo, max_pixels=16)
+    with pytest.raises(ImageError, match=f"stream.png: {message}"):
+        read_image(fifo, max_pixels=max_pixels)
     writer.join()
-    assert sum(sent) < METADATA_BYTES + (4 << 20)  # the reading stopped early
+    assert sum(sent) < most_sent  # the reading stopped early
 
 
 def test_dev_zero_is_refused_at_once():

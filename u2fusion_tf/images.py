@@ -101,10 +101,14 @@ def read_encoded(path: str, max_pixels: int | None = None) -> tuple[bytearray, t
     data = bytearray()
     try:
         for chunk in read_chunks(path):
-            covered_so_far = len(data) >= SIGNATURE_BYTES
+            first_look = len(data) < SIGNATURE_BYTES
             data += chunk
-            if not covered_so_far and len(data) >= SIGNATURE_BYTES and not is_covered(data):
-                break
+            if first_look and len(data) >= SIGNATURE_BYTES:  # refused early where it can be
+                if not is_covered(data):
+                    break
+                size = declared_size(data)  # a header cut short never reads too large
+                if size is not None:
+                    require_within_limit(path, *size, limit)
             if len(data) > most:
                 raise ImageError(
                     path,
