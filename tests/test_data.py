@@ -32,6 +32,7 @@ from u2fusion_tf.data import (
 )
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.features import VGGFeatureHead, information_measure
+from u2fusion_tf.headers import pixel_limit
 
 RNG = np.random.default_rng(11)
 
@@ -430,3 +431,39 @@ def test_prepare_never_writes_over_a_source(small_dataset, tmp_path):
             prepare([small_dataset], str(output), "multi-focus", "none")
     assert [source.read_bytes() for source in sources] == originals
     assert not list(small_dataset.folder_a.glob(".*")), "no temporary file is left"
+
+
+def test_scales_beyond_the_pixel_limit_are_refused_before_any_work(
+    small_dataset, tmp_path, monkeypatch
+):
+    """p1 is 130x64 = 8320 pixels: enlarged twice, 33280, more than a limit of 30000."""
+
+    def no_vgg(*args, **kwargs):
+        raise AssertionError("VGG16 was loaded before the settings were checked")
+
+    monkeypatch.setattr("u2fusion_tf.features.VGGFeatureHead", no_vgg)
+    output = tmp_path / "t.h5"
+    with pytest.raises(U2FusionError) as refused:
+        prepare(
+            [small_dataset], str(output), "multi-focus", "none", scales=[1, 2], max_pixels=30000
+        )
+    assert str(refused.value) == (
+        f"--scales 2: enlarges {small_dataset.folder_a / 'p1.png'} (130x64) to 260x128 pixels, "
+        "more than the limit of 30000 (raise it with --max_pixels or U2FUSION_MAX_PIXELS)"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_cli_scales_of_1000_are_one_line_before_vgg16(small_dataset, tmp_path):
+    """Once a traceback (cv2.error: Insufficient memory) after VGG16 had loaded."""
+    command = [sys.executable, "-m", "u2fusion_tf.data", "prepare", "--task", "multi-focus"]
+    command += ["--vgg_weights", "none", "--output", str(tmp_path / "t.h5"), "--scales", "1000"]
+    command += ["--pair_dirs", f"{small_dataset.folder_a}:{small_dataset.folder_b}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --scales 1000: enlarges {small_dataset.folder_a / 'p1.png'} (130x64) to "
+        "130000x64000 pixels, more than the limit of "
+        f"{pixel_limit()} (raise it with --max_pixels or U2FUSION_MAX_PIXELS)"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from u2fusion_tf.catalogue import PairSet
+from u2fusion_tf.headers import pixel_limit
 from u2fusion_tf.images import read_image
 from u2fusion_tf.metrics import compute_metrics
 from u2fusion_tf.scoring import score_folders, summarize
@@ -241,3 +242,46 @@ def test_cli_reports_never_replace_what_evaluate_reads(folders, tmp_path):
         assert "[1/4]" not in result.stderr, "checked before any scoring"
     assert {path: path.read_bytes() for path in before} == before
     assert not (folders["avg"] / "s4.csv").exists()
+
+
+def npy_declaring(path, shape, payload=b"\0" * 16):
+    """A .npy file whose header declares a float64 array of `shape` but holds only `payload`."""
+    with open(path, "wb") as stream:
+        header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(stream, header)  # the magic string, then this
+        stream.write(payload)
+
+
+def test_raw_fused_files_are_held_to_the_pixel_limit_before_they_are_read(folders, tmp_path):
+    """A 200-byte .npy declaring 4e10 float64 values once asked NumPy for 298 GiB."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    npy_declaring(raw / "s1.npy", (200000, 200000))
+    assert (raw / "s1.npy").stat().st_size < 200
+    for stem in ("s2", "s3", "s4"):
+        np.save(raw / f"{stem}.npy", read_image(folders["avg"] / f"{stem}.png"))
+    sources = PairSet.of(folders["a"], folders["b"])
+    rows, skipped = score_folders(sources, [str(raw)], ["SSIM"], log=lambda _: None)
+    assert [row["stem"] for row in rows] == ["s2", "s3", "s4"]
+    assert skipped == [
+        f"{raw / 's1.npy'}: declares 200000x200000 pixels, more than the limit of "
+        f"{pixel_limit()} (raise it with --max_pixels or U2FUSION_MAX_PIXELS)"
+    ]
+    npy_declaring(raw / "s1.npy", (48, 52))  # within the limit, but cut short
+    _, skipped = score_folders(sources, [str(raw)], ["SSIM"], log=lambda _: None)
+    assert len(skipped) == 1 and "s1.npy: cannot be read as a NumPy array" in skipped[0]
+    rows, skipped = score_folders(
+        sources, [str(raw)], ["SSIM"], log=lambda _: None, max_pixels=2495
+    )
+    assert rows == [] and len(skipped) == 4  # 52x48 = 2496 pixels: every source refused
+    assert all("declares 52x48 pixels, more than the limit of 2495" in line for line in skipped)
+
+
+def test_cli_max_pixels_reaches_every_image_read(folders):
+    result = run_evaluate(
+        "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
+        "--max_pixels", 2495,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("declares 52x48 pixels, more than the limit of 2495") == 4
+    assert result.stderr.strip().splitlines()[-1] == "error: nothing was scored"

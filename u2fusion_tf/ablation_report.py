@@ -586,5 +586,4 @@ if __name__ == "__main__":
     cli.run_main(
         main,
         on_interrupt="summaries already written are complete; run it again",
-        reads_images=True,
     )

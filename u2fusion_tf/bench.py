@@ -537,4 +537,4 @@ if __name__ == "__main__":
         "Only time the float32 training step in this mode and print it as JSON (the bench runs "
         "this in child processes, since op determinism cannot be turned off once on).",
     )
-    cli.run_main(main, on_interrupt="no figures were written", reads_images=True)
+    cli.run_main(main, on_interrupt="no figures were written")

@@ -18,7 +18,6 @@ names with different meanings (``--output``, ``--out_dir``), which absl refuses 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
@@ -49,7 +48,8 @@ def run_main(
     failed file operation (a full disk, a folder without permission) ends as ``error:
     <message>`` and exit 1, and Ctrl-C as ``interrupted; <on_interrupt>`` (what was kept, how
     to resume) and exit 130. TensorFlow's logs show only with ``--verbose`` (see
-    `u2fusion_tf.startup`)."""
+    `u2fusion_tf.startup`). A command that `reads_images` gets ``--max_pixels``, which its
+    ``main`` passes on to every function that reads images (None: `headers.pixel_limit`)."""
     from absl import logging
 
     from u2fusion_tf.startup import device_line
@@ -67,8 +67,6 @@ def run_main(
     def guarded(argv: list[str]) -> None:
         if not flags.FLAGS.verbose:
             logging.set_verbosity(logging.WARNING)
-        if reads_images and flags.FLAGS.max_pixels:
-            os.environ[MAX_PIXELS_ENV] = str(flags.FLAGS.max_pixels)  # read by `read_image`
         if computes:
             log(device_line())
         try:

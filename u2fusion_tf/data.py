@@ -60,7 +60,8 @@ from u2fusion_tf import cli
 from u2fusion_tf.catalogue import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, replaced_atomically
-from u2fusion_tf.images import read_image, require_same_size, to_luminance
+from u2fusion_tf.headers import over_the_limit, pixel_limit
+from u2fusion_tf.images import read_encoded, read_image, require_same_size, to_luminance
 from u2fusion_tf.shards import check_shard, take_shard
 
 if TYPE_CHECKING:  # TensorFlow is imported where it computes, not by the command line
@@ -110,9 +111,9 @@ def augmented(
             yield resized if code is None else cv2.flip(resized, code)
 
 
-def read_pair(path1: Path, path2: Path) -> np.ndarray:
+def read_pair(path1: Path, path2: Path, max_pixels: int | None = None) -> np.ndarray:
     """The Y channels of two aligned images as one (H, W, 2) float32 array."""
-    y1, y2 = (to_luminance(read_image(path)) for path in (path1, path2))
+    y1, y2 = (to_luminance(read_image(path, max_pixels)) for path in (path1, path2))
     require_same_size(path2, y2, path1, y1)
     return np.stack([y1, y2], axis=-1)
 
@@ -134,6 +135,28 @@ def check_settings(
     unknown = [flip for flip in flips if flip not in FLIPS]
     if unknown or not flips:
         raise U2FusionError(f"--flips {','.join(flips)}: must be among {', '.join(FLIPS)}")
+
+
+def check_scaled_sizes(
+    pairs: Sequence[tuple[str, Path, Path]], scales: Sequence[float], max_pixels: int | None
+) -> None:
+    """Refuses scales that enlarge a pair beyond the pixel limit (`headers.pixel_limit`), from
+    the images' headers, before any work is done. A pair that cannot be read is left to be
+    reported and skipped when it is prepared."""
+    scale, limit = max(scales), pixel_limit(max_pixels)
+    if scale <= 1:
+        return
+    for _, path, _ in pairs:
+        try:
+            _, (width, height) = read_encoded(str(path), limit)
+        except ImageError:
+            continue
+        scaled_width, scaled_height = round(width * scale), round(height * scale)
+        if scaled_width * scaled_height > limit:
+            raise U2FusionError(
+                f"--scales {scale:g}: enlarges {path} ({width}x{height}) to "
+                f"{scaled_width}x{scaled_height} pixels, {over_the_limit(limit)}"
+            )
 
 
 def parse_scales(values: Sequence[str]) -> list[float]:
@@ -208,9 +231,11 @@ def prepare(
     shard: int = 0,
     num_shards: int = 1,
     log: Callable[[str], None] = print,
+    max_pixels: int | None = None,
 ) -> int:
     """Writes the task's HDF5 patch file (with `num_shards` > 1, shard `shard` of it, named by
-    `shard_path`); returns the number of patches."""
+    `shard_path`); returns the number of patches. Sources above `max_pixels` (default
+    `headers.pixel_limit`) are skipped; scales that enlarge one beyond it are refused."""
     from u2fusion_tf.features import VGGFeatureHead
 
     check_settings(patch_size, stride, scales, flips)
@@ -235,6 +260,8 @@ def prepare(
     for problem in problems:
         log(f"skipped: {problem}")
     pairs = take_shard(pairs, shard, num_shards)
+    check_scaled_sizes(pairs, scales, max_pixels)
+    head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     started = time.monotonic()
     with replaced_atomically(output) as temporary:
         stream = FailureRecordingFile(temporary, "w+")
@@ -242,7 +269,7 @@ def prepare(
         try:
             with stream, h5py.File(stream, "w") as file:
                 total, names = _write_patches(
-                    file, pairs, head, patch_size, stride, scales, flips, started, log
+                    file, pairs, head, patch_size, stride, scales, flips, started, log, max_pixels
                 )
                 file.attrs.update(
                     task=task,
@@ -501,6 +528,7 @@ def _write_patches(
     flips: Sequence[str],
     started: float,
     log,
+    max_pixels: int | None,
 ) -> tuple[int, list[str]]:
     """Cuts and measures the patches of every pair into `file`; returns the patch count and the
     names of the pairs used."""
@@ -509,7 +537,7 @@ def _write_patches(
     writer, names = PatchWriter(file, patch_size), []
     for index, (name, path1, path2) in enumerate(pairs, 1):
         try:
-            pair = read_pair(path1, path2)
+            pair = read_pair(path1, path2, max_pixels)
         except ImageError as error:
             log(f"skipped: {error}")
             continue
@@ -586,6 +614,7 @@ def main(argv: list[str]) -> None:
         FLAGS.shard,
         FLAGS.num_shards,
         log=cli.log,
+        max_pixels=FLAGS.max_pixels,
     )
 
 

@@ -88,13 +88,16 @@ def main(argv: list[str]) -> None:
             refuse_overwriting_inputs(report, scored_paths(sources, folders, report))
     if FLAGS.fuse_with:
         log(f"fusing with {FLAGS.fuse_with} into {out_dir}")
-        failures = fuse_folders(sources, out_dir, load_model(FLAGS.fuse_with))
+        model = load_model(FLAGS.fuse_with)
+        failures = fuse_folders(sources, out_dir, model, max_pixels=FLAGS.max_pixels)
         for failure in failures:
             log(f"skipped: {failure}")
         fused_dirs.insert(0, out_dir)
     if not fused_dirs:
         raise U2FusionError("give --fused folders and/or --fuse_with WEIGHTS")
-    rows, skipped = score_folders(sources, fused_dirs, metrics, FLAGS.convention, log)
+    rows, skipped = score_folders(
+        sources, fused_dirs, metrics, FLAGS.convention, log, FLAGS.max_pixels
+    )
     for problem in skipped:
         log(f"skipped: {problem}")
     log(f"{len(skipped)} file(s) skipped")

@@ -61,9 +61,11 @@ def __getattr__(name: str):
     return load_model
 
 
-def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
+def read_sources(
+    paths: Sequence[str | os.PathLike], max_pixels: int | None = None
+) -> list[np.ndarray]:
     """Reads the sources of one fusion and checks they can be fused together."""
-    images = [read_image(path) for path in paths]
+    images = [read_image(path, max_pixels) for path in paths]
     for path, image in zip(paths, images, strict=True):
         if min(image.shape[:2]) < MIN_SIDE:
             raise ImageError(
@@ -76,13 +78,16 @@ def read_sources(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
 
 
 def checked_sources(
-    paths: Sequence[str | os.PathLike], output: str | os.PathLike, scaling: str = "none"
+    paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    scaling: str = "none",
+    max_pixels: int | None = None,
 ) -> list[np.ndarray]:
     """Checks that `output` can be written with the output scaling and is none of the sources,
     then reads the sources."""
     check_output(output, scaling)
     refuse_overwriting_inputs(output, paths)
-    return read_sources(paths)
+    return read_sources(paths, max_pixels)
 
 
 def write_fused(output: str | os.PathLike, fused: YCbCr, scaling: str = "none") -> None:
@@ -99,13 +104,14 @@ def fuse_files(
     model: Generator | Callable[[], Generator],
     tile: int = 0,
     scaling: str = "none",
+    max_pixels: int | None = None,
 ) -> None:
     """Fuses image files into `output` (an image, or ``.npy`` for the raw fused Y).
 
     `model` may be a function that loads it: it is called only once the output and the sources
     have been checked, so bad input fails before a model is loaded (or downloaded).
     """
-    sources = checked_sources(paths, output, scaling)
+    sources = checked_sources(paths, output, scaling, max_pixels)
     if not hasattr(model, "infer"):
         model = model()
     write_fused(output, fuse_ycbcr(sources, model, tile), scaling)
@@ -127,6 +133,7 @@ def fuse_folders(
     num_shards: int = 1,
     read_ahead: int = READ_AHEAD,
     log: Callable[[str], None] = log,
+    max_pixels: int | None = None,
 ) -> list[str]:
     """Fuses the pairs of a set into `out_dir`, one file per stem.
 
@@ -163,7 +170,9 @@ def fuse_folders(
             while index + len(reads) < min(len(pairs), index + 1 + read_ahead):
                 ahead = index + len(reads)
                 reads.append(
-                    pool.submit(checked_sources, pairs[ahead][1:], outputs[ahead], scaling)
+                    pool.submit(
+                        checked_sources, pairs[ahead][1:], outputs[ahead], scaling, max_pixels
+                    )
                 )
             log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}")
             try:
@@ -237,6 +246,7 @@ def main(argv: list[str]) -> None:
             FLAGS.output_scaling,
             FLAGS.shard,
             FLAGS.num_shards,
+            max_pixels=FLAGS.max_pixels,
         )
         if failures:
             print(f"{len(failures)} failed:", *failures, sep="\n  ", file=sys.stderr)
@@ -255,7 +265,7 @@ def main(argv: list[str]) -> None:
     inputs = [*(FLAGS.inputs or []), *extra]
     if len(inputs) < 2 or not FLAGS.output:
         raise U2FusionError("give --inputs with two or more images and --output (see --help)")
-    fuse_files(inputs, FLAGS.output, model, FLAGS.tile, FLAGS.output_scaling)
+    fuse_files(inputs, FLAGS.output, model, FLAGS.tile, FLAGS.output_scaling, FLAGS.max_pixels)
     log(f"wrote {FLAGS.output}")
 
 

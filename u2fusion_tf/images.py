@@ -1,7 +1,8 @@
 """Image files and colour, as the authors' test program handles them.
 
 * Reading: 8- or 16-bit, gray, RGB or RGBA (alpha dropped), scaled to float32 in [0, 1]. An
-  image declaring more than `max_pixels()` pixels is refused from its header, before decoding.
+  image declaring more than the pixel limit (`headers.pixel_limit`) is refused from its header,
+  before decoding, and no more of a file is read than an image within the limit can take.
 * Colour: the network sees only luminance. RGB is split into Y, Cb, Cr (JPEG/BT.601 full range,
   chroma centred on 0.5); the fused Y is recombined with the sources' chroma (paper Eq. 10).
 * Writing: 8-bit PNG/JPEG/BMP/TIFF, or ``.npy`` for the raw float32 fused Y; always whole or
@@ -15,6 +16,7 @@ import io
 import os
 import select
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -22,7 +24,15 @@ import numpy as np
 
 from u2fusion_tf.errors import FileError, ImageError
 from u2fusion_tf.files import check_writable, write_atomically
-from u2fusion_tf.headers import MAX_PIXELS_ENV, declared_size, max_pixels
+from u2fusion_tf.headers import (
+    FORMATS,
+    RAISE_THE_LIMIT,
+    SIGNATURE_BYTES,
+    declared_size,
+    is_covered,
+    pixel_limit,
+    require_within_limit,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 """What the fuse tool writes as 8-bit images (and what it looks for when pairing folders)."""
@@ -35,8 +45,10 @@ OUTPUT_SCALINGS = ("none", "authors")
 cmax=output.max())``, which stretches each image by 1 / its maximum (a factor of 1.1-1.55 on many
 of their test pairs); the paper's tables were computed on images saved this way."""
 
-HEADER_BYTES = 1 << 20
-"""How much of a file is searched for its declared size (JPEG metadata may come first)."""
+MAX_BYTES_PER_PIXEL = 8
+"""The most an accepted image file spends on a pixel: 16-bit RGBA, uncompressed."""
+METADATA_BYTES = 16 << 20
+"""What a file may hold besides its pixels (headers, colour profiles, thumbnails)."""
 
 RGB_TO_YCBCR = np.array(
     [
@@ -58,48 +70,76 @@ YCBCR_TO_RGB = np.array(
 
 PIPE_WAIT_SECONDS = 0.2
 """How long a read of a pipe waits for data before Python gets to handle a Ctrl-C."""
+CHUNK_BYTES = 1 << 20
 
 
-def read_bytes(path: str) -> bytes:
-    """The bytes of a file, or of a pipe (np.fromfile cannot read one). A pipe is read in slices
-    with `select`, returning to Python between them: a Ctrl-C that lands just before a blocking
-    read of a silent pipe would otherwise go unhandled until data comes."""
+def read_chunks(path: str) -> Iterator[bytes]:
+    """The bytes of a file, or of a pipe or device (np.fromfile cannot read one), in pieces. A
+    pipe is read with `select`, returning to Python between pieces: a Ctrl-C that lands just
+    before a blocking read of a silent pipe would otherwise go unhandled until data comes."""
     with open(path, "rb", buffering=0) as stream:
-        if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            return stream.readall()
-        chunks = []
+        regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
         while True:
-            ready, _, _ = select.select([stream], [], [], PIPE_WAIT_SECONDS)
-            chunk = stream.read(1 << 16) if ready else b""
-            if ready and not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+            if not regular and not select.select([stream], [], [], PIPE_WAIT_SECONDS)[0]:
+                continue
+            chunk = stream.read(CHUNK_BYTES)
+            if not chunk:
+                return
+            yield chunk
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_encoded(path: str, max_pixels: int | None = None) -> tuple[bytearray, tuple[int, int]]:
+    """The bytes of an image file whose header declares at most `max_pixels` pixels (default
+    `pixel_limit`), and its (width, height). No more is read than an image within the limit can
+    take, so that an endless stream (a pipe, /dev/zero) ends in an error, not in exhausted memory.
+
+    Raises `ImageError` naming the file when it cannot be read, is not of a covered format
+    (`u2fusion_tf.headers`), declares no readable size or too many pixels, or is too long.
+    """
+    limit = pixel_limit(max_pixels)
+    most = MAX_BYTES_PER_PIXEL * limit + METADATA_BYTES
+    data = bytearray()
+    try:
+        for chunk in read_chunks(path):
+            first_look = len(data) < SIGNATURE_BYTES
+            data += chunk
+            if first_look and len(data) >= SIGNATURE_BYTES:  # refused early where it can be
+                if not is_covered(data):
+                    break
+                size = declared_size(data)  # a header cut short never reads too large
+                if size is not None:
+                    require_within_limit(path, *size, limit)
+            if len(data) > most:
+                raise ImageError(
+                    path,
+                    f"holds more than {most} bytes, the most an image of up to {limit} pixels "
+                    f"takes ({RAISE_THE_LIMIT})",
+                )
+    except OSError as error:
+        raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
+    if not is_covered(data):
+        raise ImageError(path, f"is not an image of a format read here ({FORMATS})")
+    size = declared_size(data)
+    if size is None:
+        raise ImageError(path, "is not an image that can be read safely (no size in its header)")
+    require_within_limit(path, *size, limit)
+    return data, size
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Reads an image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) RGB for colour.
 
     Raises `ImageError` naming the file for a missing, unreadable or undecodable file, and for
-    one whose header declares more than `max_pixels()` pixels.
+    one whose header declares more than `max_pixels` pixels (default `pixel_limit`).
     """
     path = str(path)
     if not os.path.exists(path):
         raise ImageError(path, "no such file")
     if os.path.isdir(path):
         raise ImageError(path, "is a folder, not an image")
+    encoded = np.frombuffer(read_encoded(path, max_pixels)[0], np.uint8)
     try:
-        encoded = np.frombuffer(read_bytes(path), np.uint8)
-    except OSError as error:
-        raise ImageError(path, f"cannot be read ({error.strerror or error})") from error
-    size, limit = declared_size(encoded[:HEADER_BYTES].tobytes()), max_pixels()
-    if size is not None and size[0] * size[1] > limit:
-        raise ImageError(
-            path,
-            f"declares {size[0]}x{size[1]} pixels, more than the limit of {limit} "
-            f"(raise it with --max_pixels or {MAX_PIXELS_ENV})",
-        )
-    try:
-        pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if encoded.size else None
+        pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:  # e.g. a declared size above OpenCV's own limit
         raise ImageError(path, f"is not an image OpenCV can decode ({error.err})") from error
     if pixels is None:
@@ -138,9 +178,9 @@ def require_same_size(
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits an (H, W, 3) RGB image in [0, 1] into Y, Cb, Cr (each (H, W), chroma centred on
-    0.5)."""
-    ycbcr = rgb.astype(np.float32) @ RGB_TO_YCBCR.T.astype(np.float32)
-    return ycbcr[..., 0], ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
+    0.5). Y is a copy, not a view: a view would hold all three channels in memory."""
+    ycbcr = np.asarray(rgb, np.float32) @ RGB_TO_YCBCR.T.astype(np.float32)
+    return ycbcr[..., 0].copy(), ycbcr[..., 1] + CHROMA_CENTRE, ycbcr[..., 2] + CHROMA_CENTRE
 
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
@@ -150,7 +190,7 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     r = y + r_cr * cr
     g = y + g_cb * cb + g_cr * cr
     b = y + b_cb * cb
-    return np.stack([r, g, b], axis=-1).astype(np.float32)
+    return np.stack([r, g, b], axis=-1).astype(np.float32, copy=False)
 
 
 def to_luminance(image: np.ndarray) -> np.ndarray:
@@ -168,7 +208,7 @@ def fuse_chroma(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     total = d1 + d2
     with np.errstate(invalid="ignore", divide="ignore"):
         fused = (c1 * d1 + c2 * d2) / total
-    return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32)
+    return np.where(total == 0, CHROMA_CENTRE, fused).astype(np.float32, copy=False)
 
 
 def scale_output(image: np.ndarray, scaling: str) -> np.ndarray:
@@ -233,7 +273,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     if suffix == RAW_SUFFIX:
         payload = _npy_bytes(np.asarray(image, dtype=np.float32))
     else:
-        pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        levels = np.clip(image, 0.0, 1.0)  # one temporary, scaled and rounded in place
+        levels *= 255.0
+        pixels = np.round(levels, out=levels).astype(np.uint8)
         if pixels.ndim == 3:
             pixels = pixels[:, :, ::-1]  # RGB -> BGR for OpenCV
         ok, encoded = cv2.imencode(suffix, pixels)

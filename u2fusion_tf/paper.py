@@ -304,5 +304,4 @@ if __name__ == "__main__":
     cli.run_main(
         main,
         on_interrupt="fused images already written are complete; run it again",
-        reads_images=True,
     )

@@ -213,5 +213,4 @@ if __name__ == "__main__":
     cli.run_main(
         main,
         on_interrupt="files already written are complete; run it again to finish",
-        reads_images=True,
     )

@@ -23,6 +23,7 @@ from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import sha256_of
 from u2fusion_tf.fuse import read_sources
 from u2fusion_tf.fusion import fuse_y, fuse_ycbcr, saved_image
+from u2fusion_tf.headers import pixel_limit, require_within_limit
 from u2fusion_tf.images import (
     RAW_SUFFIX,
     read_image,
@@ -41,24 +42,30 @@ Fusion = Callable[[Sequence[np.ndarray]], np.ndarray]
 """A method: same-sized source images in [0, 1] -> fused image (gray or RGB)."""
 
 
-def read_fused(path: str | os.PathLike) -> np.ndarray:
-    """A fused result: an image file, or a ``.npy`` array of the raw fused luminance, which must
-    be real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)."""
+def read_fused(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """A fused result: an image file (`read_image`), or a ``.npy`` array of the raw fused
+    luminance, which must be real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3). The
+    array's shape is checked from its header, against the pixel limit too, before it is read."""
     if not str(path).lower().endswith(RAW_SUFFIX):
-        return read_image(path)
+        return read_image(path, max_pixels)
+    expected = "expected real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)"
     try:
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(stream)
+        if dtype.kind != "f" or not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3))):
+            raise ImageError(str(path), f"holds a {shape} {dtype} array; {expected}")
+        require_within_limit(str(path), shape[1], shape[0], pixel_limit(max_pixels))
         array = np.load(path)
     except (OSError, ValueError) as error:
         raise ImageError(str(path), f"cannot be read as a NumPy array ({error})") from error
-    expected = "expected real floats in [0, 1] shaped (H, W), (H, W, 1) or (H, W, 3)"
-    if not isinstance(array, np.ndarray):
-        raise ImageError(str(path), f"holds several arrays; {expected}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.dtype.kind != "f" or not (
-        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
-    ):
-        raise ImageError(str(path), f"holds a {array.shape} {array.dtype} array; {expected}")
     if not np.isfinite(array).all():
         raise ImageError(str(path), f"has values that are not finite (NaN or infinite); {expected}")
     if array.min() < 0 or array.max() > 1:
@@ -78,8 +85,10 @@ def score_folders(
     metrics: Sequence[str] = METRIC_NAMES,
     convention: str = "standard",
     log: Callable[[str], None] = logger.info,
+    max_pixels: int | None = None,
 ) -> tuple[list[dict], list[str]]:
-    """Scores every fused folder on the source pairs; returns per-image rows and skipped files.
+    """Scores every fused folder on the source pairs; returns per-image rows and skipped files
+    (images above `max_pixels` among them).
 
     A row is {"method", "stem", <metric>: value}.
     """
@@ -97,7 +106,7 @@ def score_folders(
     for index, (stem, path_a, path_b) in enumerate(pairs, 1):
         log(f"[{index}/{len(pairs)}] {stem}")
         try:
-            a, b = read_image(path_a), read_image(path_b)
+            a, b = read_image(path_a, max_pixels), read_image(path_b, max_pixels)
             require_same_size(path_b, b, path_a, a)
         except ImageError as error:
             skipped.append(str(error))
@@ -107,7 +116,7 @@ def score_folders(
             try:
                 if path_f is None:
                     raise ImageError(os.path.join(folder, stem + ".*"), "missing")
-                f = read_fused(path_f)
+                f = read_fused(path_f, max_pixels)
                 require_same_size(path_f, f, path_a, a)
             except ImageError as error:
                 skipped.append(str(error))
