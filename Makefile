@@ -20,6 +20,8 @@ VGG_WEIGHTS ?= imagenet
 VGG_PRECISION ?= float32
 # tf.distribute strategy of training: auto, one_device, mirrored, multi_worker (reads TF_CONFIG)
 STRATEGY ?= auto
+# Where train-all writes the final weights (the shipped model: u2fusion_tf/u2fusion.weights.h5)
+TRAIN_OUTPUT ?= u2fusion_tf/u2fusion.weights.h5
 # Extra flags for `python -m u2fusion_tf.train`, e.g. TRAIN_FLAGS="--noewc"
 TRAIN_FLAGS ?=
 # Extra flags for every `python -m u2fusion_tf.data prepare`, e.g. PREPARE_FLAGS="--stride 128"
@@ -68,7 +70,7 @@ $(DATA_DIR)/multi-focus.h5:
 train-all: data
 	$(PYTHON) -m u2fusion_tf.train --data_dir $(DATA_DIR) --run_dir $(RUN) \
 		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) --strategy $(STRATEGY) \
-		--output checkpoints/u2fusion.weights.h5 $(TRAIN_FLAGS)
+		--output $(TRAIN_OUTPUT) $(TRAIN_FLAGS)
 
 tensorboard:
 	tensorboard --logdir $(RUNS)

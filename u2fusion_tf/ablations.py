@@ -85,6 +85,7 @@ def train_command(data_dir: str, run_dir: str, variant: str, train_flags: Sequen
         data_dir,
         "--run_dir",
         run_dir,
+        "--fisher_after_last_task",  # Fig. 19 reads mu after every task, the last too
         *train_flags,
         *VARIANTS[variant],
     ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import types
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -161,7 +162,11 @@ def fuse_ycbcr(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) 
 def fuse(images: Sequence[np.ndarray], model: U2FusionNet, tile: int = 0) -> np.ndarray:
     """Fuses two or more same-sized images (gray (H, W) or RGB (H, W, 3), in [0, 1]).
 
-    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3); not clipped.
+    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3). The fused Y lies in
+    [0, 1] (the network ends in tanh(x) / 2 + 0.5), but RGB from Y and fused chroma can leave
+    it (e.g. -0.4 to 1.4 on PET + MRI); it is not clipped because the authors' output scaling
+    (`images.scale_output`) stretches by the unclipped maximum. `images.write_image` clips to
+    [0, 1], so ``np.clip(fused, 0, 1)`` is what a saved image holds (before 8-bit rounding).
     """
     return fuse_ycbcr(images, model, tile).to_image()
 
@@ -259,6 +264,7 @@ def fuse_folders(
         log(f"  failed: {error}")
 
     outputs = [os.path.join(out_dir, pair.stem + suffix) for pair in pairs]
+    started = time.monotonic()
     with ThreadPoolExecutor(max(1, read_ahead)) as pool:
         reads, writes = deque(), []
         for index, output in enumerate(outputs):
@@ -267,18 +273,19 @@ def fuse_folders(
                 reads.append(
                     pool.submit(checked_sources, pairs[ahead][1:], outputs[ahead], scaling)
                 )
-            log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}")
+            progress = cli.rate_and_eta(index, len(pairs), time.monotonic() - started, "pairs")
+            log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}{progress}")
             try:
-                fused = fuse_ycbcr(reads.popleft().result(), model, tile)
+                fused = fuse_ycbcr(cli.result_of(reads.popleft()), model, tile)
             except FileError as error:
                 fail(error)
                 continue
             writes.append(pool.submit(write_fused, output, fused, scaling))
             if read_ahead == 0:
-                writes.pop().result()
+                cli.result_of(writes.pop())
         for write in writes:
             try:
-                write.result()
+                cli.result_of(write)
             except FileError as error:
                 fail(error)
     return failures
@@ -364,9 +371,11 @@ if __name__ == "__main__":
     flags.DEFINE_string("dir2", None, "Folder of second sources, paired with --dir1 by file stem.")
     flags.DEFINE_string("out_dir", None, "Folder for the fused pairs (folder mode).")
     flags.DEFINE_string("out_ext", ".png", "File type of the fused pairs in folder mode.")
-    flags.DEFINE_integer("shard", 0, "Folder mode: fuse only part --shard (0-based) of ...")
     flags.DEFINE_integer(
-        "num_shards", 1, "... --num_shards consecutive blocks of the pairs, in stem order."
+        "shard", 0, "Folder mode: fuse only this part (0-based) of the --num_shards parts."
+    )
+    flags.DEFINE_integer(
+        "num_shards", 1, "Folder mode: split the pairs, in stem order, into this many parts."
     )
     flags.DEFINE_list("video", None, "Two videos to fuse frame by frame.")
     flags.DEFINE_string("weights", None, WEIGHTS_HELP)

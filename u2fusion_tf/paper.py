@@ -29,7 +29,7 @@ from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.evaluate import summarize
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.results import fuse_set, network_fusion, score_set
-from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+from u2fusion_tf.weights import OFFICIAL, SHIPPED_NAME, default_weights, load_model
 
 FLAGS = flags.FLAGS
 
@@ -141,7 +141,7 @@ REPORT_HEAD = [
     "then the authors' released model (`official`) on our copies of the test pairs, once saved "
     "as their test program saves it (`--output_scaling authors`: each image stretched by "
     "1 / its maximum before 8 bits) and once as the network outputs it (`--output_scaling "
-    "none`), and the shipped model (`checkpoints/u2fusion.weights.h5`, network output). All "
+    f"none`), and the shipped model (`{SHIPPED_NAME}`, network output). All "
     "scored as 8-bit PNG in the paper's convention of `u2fusion_tf.metrics` (images in [0, 1]; "
     "SSIM the sum over the two sources with L = 255 constants; PSNR with a 255 peak; MG is the "
     "average gradient AG, in the paper's unit of 1e-3 in Table 4).",

@@ -7,24 +7,30 @@
   Keras cache (``~/.keras/u2fusion_tf/``) and verified by SHA-256;
 * a Keras weights file (``*.weights.h5``), e.g. one written by training or by
   ``python -m u2fusion_tf.weights --output official.weights.h5`` (the authors' weights converted);
-* ``None``: the model this project ships in ``checkpoints/`` if present, else ``"official"``.
+* ``None``: the model this project ships inside the package (`SHIPPED_WEIGHTS`; its training
+  record is in ``checkpoints/README.md``), else ``"official"``.
+
+TensorFlow is imported on first use, so that a command's ``--help`` does not wait for it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
 from u2fusion_tf.datasets import sha256_of
 from u2fusion_tf.errors import WeightsError
 from u2fusion_tf.files import replaced_atomically
-from u2fusion_tf.model import U2FusionNet
+
+if TYPE_CHECKING:
+    import keras
+
+    from u2fusion_tf.model import U2FusionNet
 
 FLAGS = flags.FLAGS
 
@@ -45,15 +51,18 @@ OFFICIAL_SCOPES = {
 }
 """The TF1 variable scope of each convolution in the authors' checkpoint."""
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_WEIGHTS = REPOSITORY_ROOT / "checkpoints" / "u2fusion.weights.h5"
+SHIPPED_WEIGHTS = Path(__file__).resolve().with_name("u2fusion.weights.h5")
+"""The model this project trained, shipped inside the package (``package_data``), so every
+install fuses with it offline; one file, no copy."""
+SHIPPED_NAME = f"u2fusion_tf/{SHIPPED_WEIGHTS.name}"
+"""How documents and help texts name it (its place in the source tree and in the wheel)."""
 SHIPPED_SHA256 = "406bba656dcb43234cb793810519fbc794fab7b0f8f45fb4a28fab9029bed5d0"
 """The shipped model's file; another file in its place (a damaged copy, or a model retrained
 there) is used with a warning."""
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
 WEIGHTS_HELP = (
     "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
-    "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'."
+    f"Default: the shipped model ({SHIPPED_NAME}) if present, else 'official'."
 )
 """The ``--weights`` flag's help, for every command that loads a model."""
 
@@ -76,6 +85,8 @@ def official_checkpoint() -> str:
             if sha256_of(path) != expected:
                 raise WeightsError(f"{path}: SHA-256 differs from the authors' released checkpoint")
         return prefix
+    import keras
+
     cache_subdir = f"u2fusion_tf/official-{OFFICIAL_COMMIT[:7]}"
     for filename, expected in OFFICIAL_FILES.items():
         try:
@@ -95,6 +106,10 @@ def official_checkpoint() -> str:
 def import_official_checkpoint(prefix: str, model: U2FusionNet | None = None) -> U2FusionNet:
     """Copies the authors' TF1 variables (``<scope>/<layer>/kernel`` in HWIO, ``bias``) into the
     Keras generator, layer by layer."""
+    import tensorflow as tf
+
+    from u2fusion_tf.model import U2FusionNet
+
     model = model or U2FusionNet()
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -108,12 +123,12 @@ def import_official_checkpoint(prefix: str, model: U2FusionNet | None = None) ->
 
 
 def default_weights() -> str:
-    """The project's trained model if it is in ``checkpoints/``, else the authors' weights."""
+    """The project's trained model if it is in the package, else the authors' weights."""
     return str(SHIPPED_WEIGHTS) if SHIPPED_WEIGHTS.is_file() else OFFICIAL
 
 
 def is_shipped(weights: str | os.PathLike) -> bool:
-    """Whether `weights` is the file in ``checkpoints/`` (whatever path names it)."""
+    """Whether `weights` is the shipped file (whatever path names it)."""
     return SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
 
 
@@ -128,6 +143,8 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
             raise WeightsError(
                 f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
             )
+    from u2fusion_tf.model import U2FusionNet
+
     model = U2FusionNet(precision)
     if weights == OFFICIAL:
         return import_official_checkpoint(official_checkpoint(), model)
