@@ -100,9 +100,7 @@ def save_saved_model(model: U2FusionNet, output: str | os.PathLike) -> None:
     output = Path(output)
     if output.exists() and not (output / "saved_model.pb").is_file():
         raise U2FusionError(f"{output}: exists and is not a SavedModel; choose another --output")
-    parent = output.absolute().parent
-    if not parent.is_dir():
-        raise U2FusionError(f"{output}: output folder {parent} does not exist")
+    parent = make_parent(output)
     module = FusionModule(model)
     building = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
     try:
@@ -121,6 +119,16 @@ def save_saved_model(model: U2FusionNet, output: str | os.PathLike) -> None:
             building.rename(output)
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def make_parent(output: str | os.PathLike) -> Path:
+    """Creates the folder `output` goes in, with its missing parents (as ``mkdir -p``)."""
+    parent = Path(output).absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise U2FusionError(f"{output}: cannot create {parent} ({error.strerror})") from error
+    return parent
 
 
 def _umask() -> int:
@@ -152,14 +160,27 @@ def tflite_bytes(model: U2FusionNet, weights: str = "float32") -> bytes:
     return converter.convert()
 
 
+def tflite_interpreter_class() -> tuple[type, str]:
+    """The TFLite interpreter and whose it is: LiteRT's (``pip install ai-edge-litert``) where
+    it is installed, else TensorFlow's ``tf.lite.Interpreter`` (deprecated in its favour;
+    TensorFlow 2.21 still ships it, and it runs)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return tf.lite.Interpreter, "tf.lite.Interpreter (TensorFlow; LiteRT is not installed)"
+    return Interpreter, "LiteRT (ai_edge_litert)"
+
+
 class TFLiteFusion:
     """Runs an exported TFLite generator like `U2FusionNet.infer`: (batch, H, W, 2) sources to
-    the fused (batch, H, W, 1), with TFLite's CPU kernels (XNNPACK)."""
+    the fused (batch, H, W, 1), with TFLite's CPU kernels (XNNPACK), in the interpreter of
+    `tflite_interpreter_class` (named by `engine`)."""
 
     def __init__(self, content: bytes, threads: int | None = None):
-        with warnings.catch_warnings():  # TensorFlow 2.21 still ships it, and it runs
+        interpreter, self.engine = tflite_interpreter_class()
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*tf.lite.Interpreter is deprecated", UserWarning)
-            self.interpreter = tf.lite.Interpreter(
+            self.interpreter = interpreter(
                 model_content=content, num_threads=threads or os.cpu_count()
             )
         self.run = self.interpreter.get_signature_runner(SIGNATURE_Y)
@@ -175,8 +196,7 @@ def export(model: U2FusionNet, form: str, output: str, tflite_weights: str = "fl
     if form == "saved_model":
         save_saved_model(model, output)
     elif form == "tflite":
-        if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
-            raise U2FusionError(f"{output}: output folder does not exist")
+        make_parent(output)
         write_atomically(output, tflite_bytes(model, tflite_weights))
     else:
         raise U2FusionError(f"unknown format {form!r}; use {' or '.join(FORMATS)}")
