@@ -82,9 +82,12 @@ def test_a_wheel_fuses_offline_with_the_shipped_model_like_the_clone(installed, 
 
 
 @pytest.mark.parametrize("command", ["fuse", "train", "evaluate", "data", "datasets", "export"])
-def test_every_console_command_is_on_path_and_takes_the_modules_flags(installed, command):
-    result = run([installed / f"u2fusion-{command}", "--help"])
-    assert "--verbose" in result.stdout, result.stdout
+def test_every_console_command_is_on_path_and_takes_the_modules_flags(installed, command, tmp_path):
+    environment = offline_environment(tmp_path)
+    result = run([installed / f"u2fusion-{command}", "--help"], cwd=tmp_path, env=environment)
+    module = f"{installed.parent}/lib/python{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"{module}/site-packages/u2fusion_tf/{command}.py:" in result.stdout, result.stdout
+    assert "--[no]verbose" in result.stdout, result.stdout
 
 
 def test_a_console_command_does_real_work(installed, shared_data, tmp_path):

@@ -99,13 +99,13 @@ def run_command(module, *arguments, cwd=None):
 def test_help_exits_0_before_tensorflow_loads(command):
     result = run_command(f"u2fusion_tf.{command}", "--help")
     assert result.returncode == 0, result.stderr
-    assert "--verbose" in result.stdout and "Try --helpfull" in result.stdout
+    assert "--[no]verbose" in result.stdout and "Try --helpfull" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == "tensorflow loaded: False", command
 
 
 def test_help_lists_the_shared_flags_and_a_usage_error_needs_no_tensorflow():
     result = run_command("u2fusion_tf.datasets", "--help")
-    assert "--verbose: Show TensorFlow's own" in result.stdout
+    assert "--[no]verbose: Show TensorFlow's own" in result.stdout
     result = run_command("u2fusion_tf.datasets", "unpack")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
