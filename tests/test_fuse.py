@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -462,3 +463,13 @@ def test_folder_shards_fuse_each_pair_once_and_read_ahead_changes_nothing(tmp_pa
         assert (sequential / name).read_bytes() == (shard / name).read_bytes()
     with pytest.raises(U2FusionError, match=r"--shard 2: must be in 0 \.\. 1"):
         fuse_folders(PairSet.of(dir1, dir2), str(sequential), random_model, shard=2, num_shards=2)
+
+
+def test_folder_progress_shows_rate_and_time_left(tmp_path, random_model):
+    dir1, dir2 = make_folders(tmp_path, ["p1", "p2", "p3"])
+    lines = []
+    fuse_folders(PairSet.of(dir1, dir2), str(tmp_path / "out"), random_model, log=lines.append)
+    assert lines[0] == f"[1/3] p1 -> {tmp_path / 'out' / 'p1.png'}"  # nothing measured yet
+    for line in lines[1:]:
+        assert re.search(r"\.png, \d+\.\d\d pairs/s, ETA \d+:\d\d:\d\d$", line), line
+    assert lines[2].startswith("[3/3] p3 -> ")
