@@ -41,6 +41,7 @@ def tiny_config(task_files, run_dir: Path, **changes) -> TrainConfig:
         validation_patches=4,
         validate_every=2,
         vgg_weights="none",
+        fisher_after_last_task=True,  # as the ablations runner asks, for Fig. 19
     )
     return dataclasses.replace(config, **changes)
 

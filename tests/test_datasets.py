@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from u2fusion_tf import catalogue
+from u2fusion_tf import catalogue, datasets
 from u2fusion_tf.catalogue import (
     U2FUSION_TEST,
     PairSet,
@@ -337,3 +337,18 @@ def test_fetch_names_every_file_it_could_not_get(shared_data, tmp_path):
         "error: unknown dataset(s) nope; known: harvard_pet_mri, mefb, mfifb, roadscene, "
         "u2fusion_test"
     )
+
+
+def test_without_network_a_fetch_stops_with_one_line_naming_from_and_base_url(free_port, tmp_path):
+    lines = []
+    fetcher = Fetcher(
+        tmp_path / "root", base_url=f"http://127.0.0.1:{free_port()}", backoff=0, log=lines.append
+    )
+    files = read_manifest([U2FUSION_TEST])
+    with pytest.raises(U2FusionError) as raised:
+        fetcher.fetch(files)
+    message = str(raised.value)
+    assert message.startswith(f"no network: {datasets.NO_NETWORK_AFTER} files failed alike (")
+    assert "--from DIR" in message and "--base_url URL" in message
+    assert len(lines) < 5, "no line per file"
+    assert not list((tmp_path / "root").rglob("*.part"))

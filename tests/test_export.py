@@ -148,12 +148,15 @@ def test_export_command_writes_each_format_and_refuses_bad_outputs(random_weight
     result = run("--format", "tflite", "--output", tmp_path / "m.tflite")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m.tflite").stat().st_size > 2_000_000  # the weights are inside
+    result = run("--format", "saved_model", "--output", tmp_path / "models" / "u2fusion" / "1")
+    assert result.returncode == 0, result.stderr  # missing parents are created, as the README's
+    assert (tmp_path / "models" / "u2fusion" / "1" / "saved_model.pb").is_file()
     (tmp_path / "notes").mkdir()
     result = run("--output", tmp_path / "notes")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "is not a SavedModel" in result.stderr and "Traceback" not in result.stderr
-    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "notes"]  # nothing half-written
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "models", "notes"]  # nothing half-written
 
 
 def test_export_replaces_an_older_saved_model(random_model, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -565,3 +566,31 @@ def test_authors_scaling_saves_what_their_program_saves(colour, random_model, tm
     assert saved.shape == expected.shape
     assert np.abs(saved.astype(int) - expected).max() <= 1, "float rounding of a level at most"
     assert np.mean(saved == expected) > 0.99
+
+
+def test_folder_progress_shows_rate_and_time_left(tmp_path, random_model):
+    dir1, dir2 = make_folders(tmp_path, ["p1", "p2", "p3"])
+    lines = []
+    fuse_folders(PairSet.of(dir1, dir2), str(tmp_path / "out"), random_model, log=lines.append)
+    assert lines[0] == f"[1/3] p1 -> {tmp_path / 'out' / 'p1.png'}"  # nothing measured yet
+    for line in lines[1:]:
+        assert re.search(r"\.png, \d+\.\d\d pairs/s, ETA \d+:\d\d:\d\d$", line), line
+    assert lines[2].startswith("[3/3] p3 -> ")
+
+
+def test_the_api_returns_what_the_saved_image_holds(official_env, shared_data, tmp_path):
+    """On a PET + MRI pair the RGB rebuilt from the fused Y and chroma leaves [0, 1] (it once
+    came back from -0.40 to 1.42): `fuse` returns it clipped, as the file holds it."""
+    from u2fusion_tf.fusion import fuse_ycbcr
+    from u2fusion_tf.weights import load_model
+
+    folder = shared_data / "harvard_pet_mri"
+    stem = sorted(p.stem for p in (folder / "pet").iterdir())[0]
+    images = [read_image(next((folder / d).glob(f"{stem}.*"))) for d in ("pet", "mri")]
+    model = load_model("official")
+    unclipped = fuse_ycbcr(images, model).to_image()
+    assert unclipped.min() < 0 or unclipped.max() > 1, "this pair leaves [0, 1]"
+    fused = fuse(images, model)
+    assert fused.dtype == np.float32 and fused.min() >= 0 and fused.max() <= 1
+    write_image(tmp_path / "f.png", fused)
+    np.testing.assert_allclose(read_image(tmp_path / "f.png"), fused, atol=0.5 / 255 + 1e-6)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+REPOSITORY = Path(__file__).resolve().parent.parent
 TENSORFLOW_LOG_LINE = re.compile(r"^[IWEF]\d{4} ", re.MULTILINE)
 """TensorFlow's C++ log lines start with their level and date: ``I0000 00:00:...``."""
 
@@ -59,3 +64,82 @@ def test_import_is_lazy_and_exposes_the_api(random_weights_file):
     assert result.returncode == 0, result.stderr
     assert "before use: False" in result.stdout
     assert "fused: True (6, 7)" in result.stdout
+
+
+COMMANDS = sorted(
+    path.stem
+    for path in (REPOSITORY / "u2fusion_tf").glob("*.py")
+    if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8") and path.stem != "cli"
+)
+RUN_AS_COMMAND = (
+    "import runpy, sys\n"
+    "from u2fusion_tf.startup import begin_command\n"
+    "begin_command(sys.argv)\n"
+    "try:\n"
+    "    runpy.run_module(sys.argv[1], run_name='__main__', alter_sys=True)\n"
+    "finally:\n"
+    "    print('tensorflow loaded:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
+)
+"""Runs ``python -m <module> ...`` (as the console commands do) and says at exit whether
+TensorFlow was imported."""
+
+
+def run_command(module, *arguments, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-c", RUN_AS_COMMAND, module, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_exits_0_before_tensorflow_loads(command):
+    result = run_command(f"u2fusion_tf.{command}", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--[no]verbose" in result.stdout and "Try --helpfull" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "tensorflow loaded: False", command
+
+
+def test_help_lists_the_shared_flags_and_a_usage_error_needs_no_tensorflow():
+    result = run_command("u2fusion_tf.datasets", "--help")
+    assert "--[no]verbose: Show TensorFlow's own" in result.stdout
+    result = run_command("u2fusion_tf.datasets", "unpack")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: usage: python -m u2fusion_tf.datasets fetch|verify (see --help)",
+        "tensorflow loaded: False",
+    ]
+
+
+def mapped(pid: int, library: str) -> bool:
+    with open(f"/proc/{pid}/maps") as maps:
+        return library in maps.read()
+
+
+@pytest.mark.parametrize("library", ["_multiarray_umath", "libtensorflow"])
+def test_ctrl_c_during_start_up_imports_is_one_line_and_exit_130(tmp_path, library):
+    """Interrupted while numpy, then TensorFlow, are being imported: no traceback (and no
+    ImportError about a broken numpy) but the command's one line."""
+    fifo = tmp_path / "endless.png"
+    os.mkfifo(fifo)  # if start-up ends first, the command waits here and is interrupted here
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((8, 9), 128, np.uint8))
+    command = [sys.executable, "-m", "u2fusion_tf.fuse", "--inputs", "a.png", str(fifo)]
+    process = subprocess.Popen(
+        [*command, "--output", "f.png"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
+    )
+    while process.poll() is None and not mapped(process.pid, library):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=300)[1]
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) <= 2 and lines[-1].startswith("interrupted; "), stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "endless.png"]

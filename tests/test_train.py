@@ -299,12 +299,16 @@ def test_degenerate_degrees_stop_unless_fixed_degrees_is_asked(tiny_config):
     Trainer(dataclasses.replace(paper_c, fixed_degrees=True), log=lambda _: None).run()
 
 
-def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
+def test_batches_per_epoch_cap_and_fisher_saved_after_every_task_if_asked(tiny_config):
     config = dataclasses.replace(
-        tiny_config, max_batches=dict.fromkeys(TASKS, 1), ewc_lambda=0.0, validate_every=0
+        tiny_config,
+        max_batches=dict.fromkeys(TASKS, 1),
+        ewc_lambda=0.0,
+        validate_every=0,
+        fisher_after_last_task=True,
     )
-    recorder = Recorder()
-    trainer = Trainer(config, log=lambda _: None, callbacks=[recorder])
+    recorder, lines = Recorder(), []
+    trainer = Trainer(config, log=lines.append, callbacks=[recorder])
     trainer.run()
     assert int(trainer.state.global_step) == len(TASKS), "one batch per epoch of each task"
     assert recorder.events == [  # a task's validation at its end, of the tasks learnt so far
@@ -319,6 +323,8 @@ def test_batches_per_epoch_cap_and_fisher_saved_after_every_task(tiny_config):
         ("fisher", 3),
         ("end", None),
     ]
+    progress = [line for line in lines if line.startswith("EWC: Fisher information of task")]
+    assert len(progress) == 1 + 2 + 3, "one line per task measured, after each task"
     for index in range(1, len(TASKS) + 1):
         fisher = np.load(os.path.join(config.run_dir, f"fisher-task{index}.npz"))
         assert len(fisher.files) == len(trainer.model.trainable_variables)
@@ -455,3 +461,16 @@ def test_lambda_is_the_papers_by_default_and_0_the_releases(tiny_config):
         tf.constant(data.val_sources), tf.constant(data.val_information), 0.1, training=False
     )[0]
     assert float(losses["lambda_ewc"]) == 0 and float(losses["total"]) == float(losses["sim"])
+
+
+def test_the_fisher_pass_after_the_last_task_is_skipped_by_default(tiny_config, tmp_path):
+    config = dataclasses.replace(
+        tiny_config,
+        run_dir=str(tmp_path / "run"),
+        task_order=TASKS[:2],
+        max_batches=dict.fromkeys(TASKS, 1),
+        validate_every=0,
+    )
+    Trainer(config, log=lambda _: None).run()
+    assert os.path.isfile(os.path.join(config.run_dir, "fisher-task1.npz"))
+    assert not os.path.exists(os.path.join(config.run_dir, "fisher-task2.npz"))

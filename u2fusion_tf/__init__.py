@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 __all__ = ["fuse", "fuse_y", "load_model"]
 
 if sys.argv[:1] == ["-m"]:  # imported to run `python -m u2fusion_tf.<command>`
-    from u2fusion_tf.startup import quiet_tensorflow_startup
+    from u2fusion_tf.startup import begin_command
 
-    quiet_tensorflow_startup(sys.orig_argv)
+    begin_command(sys.orig_argv)
 
 
 def __getattr__(name: str):

@@ -47,6 +47,7 @@ def train_command(data_dir: str, run_dir: Path, variant: str, train_flags: Seque
         data_dir,
         "--run_dir",
         str(run_dir),
+        "--fisher_after_last_task",  # Fig. 19 reads mu after every task, the last too
         *train_flags,
         *VARIANTS[variant],
     ]

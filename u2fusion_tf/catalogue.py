@@ -15,6 +15,7 @@ else `FETCH_ROOT`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -174,6 +175,10 @@ class PairSet:
     def pairs(self) -> list[Pair]:
         """The pairs of the set, in stem order."""
         return self.match()[0]
+
+    def first(self, count: int) -> PairSet:
+        """The set cut to its first `count` pairs in stem order (a quick try of training)."""
+        return dataclasses.replace(self, stems=frozenset(p.stem for p in self.pairs()[:count]))
 
 
 def read_splits(path: str | os.PathLike | None = None) -> dict[str, dict]:

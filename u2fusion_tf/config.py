@@ -87,6 +87,11 @@ class TrainConfig:
     )
     fisher_batches: int = setting(FISHER_BATCHES, "Batches per task for the Fisher information.")
     fisher_batch_size: int = setting(FISHER_BATCH_SIZE, "Patches per Fisher batch.")
+    fisher_after_last_task: bool = setting(
+        False,
+        "Measure the Fisher information after the last task too (no later task uses it; the "
+        "ablation report's Fig. 19 reads it).",
+    )
     validation_patches: int = setting(90, "Held-out patches per task (at most a tenth).")
     validate_every: int = setting(100, "Steps between validations (TensorBoard val/*).")
     log_every: int = setting(20, "Steps between log lines.")

@@ -600,6 +600,8 @@ def main(argv: list[str]) -> None:
         sources.append(PairSet.of(folder1, folder2))
     if not sources:
         raise U2FusionError("give --datasets (with --data_root) or --pair_dirs DIR1:DIR2")
+    if FLAGS.max_pairs:
+        sources = [source.first(FLAGS.max_pairs) for source in sources]
     prepare(
         sources,
         FLAGS.output,
@@ -627,6 +629,9 @@ if __name__ == "__main__":
     flags.DEFINE_list("datasets", None, "Datasets to use (of the package's splits.json).")
     flags.DEFINE_enum("split", "train", list(SPLITS), "Which pairs of --datasets to use.")
     flags.DEFINE_multi_string("pair_dirs", None, "Other pairs: DIR1:DIR2 (paired by file stem).")
+    flags.DEFINE_integer(
+        "max_pairs", 0, "Use only this many first pairs of each source (0: all).", lower_bound=0
+    )
     flags.DEFINE_integer("patch_size", PATCH_SIZE, "Patch side in pixels.")
     flags.DEFINE_integer("stride", None, "Patch stride (default: the patch size).")
     flags.DEFINE_list("scales", ["1"], "Enlargement factors of each pair (multi-focus: 1,1.5).")

@@ -51,6 +51,9 @@ ATTEMPTS = 4
 """Tries per file when a transfer fails on the way (waiting 1, 2, 4 s between them)."""
 GIVE_UP_AFTER = 12
 """Consecutive failed files after which the rest is not tried (the network is likely down)."""
+NO_NETWORK_AFTER = 3
+"""Consecutive files failing with one and the same network error (no HTTP answer at all) after
+which the fetch stops with one line: the machine is offline or the host unreachable."""
 TIMEOUT = 60
 """Seconds a connection may stay silent."""
 RETRY_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
@@ -114,6 +117,23 @@ def verify(root: Path, files: Sequence[DataFile]) -> list[str]:
 
 class TransientError(Exception):
     """A transfer that failed on the way and may work when tried again."""
+
+
+class NetworkError(TransientError):
+    """No answer from the server at all (no network, unknown host, connection refused): its
+    `reason` is the same for every file while the network is down."""
+
+    def __init__(self, reason: str, origin: str):
+        super().__init__(f"{reason} ({origin})")
+        self.reason = reason
+
+
+class UnreachableError(U2FusionError):
+    """A file not fetched because its server never answered (`NetworkError`, every try)."""
+
+    def __init__(self, error: NetworkError, attempts: int):
+        super().__init__(f"{error}; tried {attempts} times")
+        self.reason = error.reason
 
 
 class StoppedError(Exception):
@@ -199,9 +219,10 @@ class Fetcher:
             raise (TransientError if error.code in RETRY_HTTP_CODES else U2FusionError)(
                 problem
             ) from error
-        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-            reason = getattr(error, "reason", error)
-            raise TransientError(f"{reason} ({self.origin(file)})") from error
+        except urllib.error.URLError as error:  # no HTTP answer
+            raise NetworkError(str(error.reason), self.origin(file)) from error
+        except (OSError, http.client.HTTPException) as error:
+            raise TransientError(f"{error} ({self.origin(file)})") from error
 
     def download(self, file: DataFile, partial: Path, progress: Progress) -> str:
         """Copies the file's bytes into `partial`; returns their SHA-256."""
@@ -269,6 +290,8 @@ class Fetcher:
                     digest = self.download(file, partial, progress)
                     break
                 except TransientError as error:
+                    if attempt == ATTEMPTS and isinstance(error, NetworkError):
+                        raise UnreachableError(error, ATTEMPTS) from error
                     if attempt == ATTEMPTS:
                         raise U2FusionError(f"{error}; tried {ATTEMPTS} times") from error
                     if self.stop.wait(self.backoff * 2 ** (attempt - 1)):
@@ -312,9 +335,21 @@ class Fetcher:
             # daemons: a Ctrl-C ends the command without waiting for a silent server
             threading.Thread(target=work, daemon=True).start()
         fetched, failures, failed_in_a_row = 0, [], 0
+        unreachable, alike = None, 0  # the last network error, and how many files in a row
         try:
             for _ in files:
-                file, outcome = outcomes.get()
+                file, outcome = self.next_outcome(outcomes)
+                if isinstance(outcome, UnreachableError):
+                    alike = alike + 1 if outcome.reason == unreachable else 1
+                    unreachable = outcome.reason
+                    if alike == NO_NETWORK_AFTER:
+                        raise U2FusionError(
+                            f"no network: {alike} files failed alike ({unreachable}); fetch "
+                            "from a local copy of the data with --from DIR, or from a mirror "
+                            "with --base_url URL"
+                        )
+                elif not isinstance(outcome, StoppedError):
+                    alike = 0
                 if isinstance(outcome, StoppedError):
                     failures.append(
                         f"{file.path}: not tried (stopped after {GIVE_UP_AFTER} failures)"
@@ -335,6 +370,16 @@ class Fetcher:
             raise
         progress.show(final=True)
         return fetched, sorted(failures)
+
+    @staticmethod
+    def next_outcome(outcomes: queue.SimpleQueue) -> tuple[DataFile, object]:
+        """The next finished file, waiting in slices of `cli.WAIT_SECONDS`: a wait without a
+        timeout is not interrupted by a Ctrl-C that another thread received."""
+        while True:
+            try:
+                return outcomes.get(timeout=cli.WAIT_SECONDS)
+            except queue.Empty:
+                continue
 
 
 def main(argv: list[str]) -> None:

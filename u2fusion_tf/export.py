@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -83,6 +84,16 @@ def save_saved_model(model: U2FusionNet, output: str | os.PathLike) -> None:
         )
 
 
+def make_parent(output: str | os.PathLike) -> Path:
+    """Creates the folder `output` goes in, with its missing parents (as ``mkdir -p``)."""
+    parent = Path(output).absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise U2FusionError(f"{output}: cannot create {parent} ({error.strerror})") from error
+    return parent
+
+
 def tflite_bytes(model: U2FusionNet, weights: str = "float32") -> bytes:
     """The ``serving_default`` signature as a TFLite flatbuffer with dynamic H, W.
 
@@ -109,16 +120,29 @@ def tflite_bytes(model: U2FusionNet, weights: str = "float32") -> bytes:
     return converter.convert()
 
 
-class TFLiteFusion:
-    """Runs an exported TFLite generator like `U2FusionNet.infer`: (batch, H, W, 2) sources to
-    the fused (batch, H, W, 1), with TFLite's CPU kernels (XNNPACK)."""
-
-    def __init__(self, content: bytes, threads: int | None = None):
+def tflite_interpreter_class() -> tuple[type, str]:
+    """The TFLite interpreter and whose it is: LiteRT's (``pip install ai-edge-litert``) where
+    it is installed, else TensorFlow's ``tf.lite.Interpreter`` (deprecated in its favour;
+    TensorFlow 2.21 still ships it, and it runs)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
         import tensorflow as tf
 
-        with warnings.catch_warnings():  # TensorFlow 2.21 still ships it, and it runs
+        return tf.lite.Interpreter, "tf.lite.Interpreter (TensorFlow; LiteRT is not installed)"
+    return Interpreter, "LiteRT (ai_edge_litert)"
+
+
+class TFLiteFusion:
+    """Runs an exported TFLite generator like `U2FusionNet.infer`: (batch, H, W, 2) sources to
+    the fused (batch, H, W, 1), with TFLite's CPU kernels (XNNPACK), in the interpreter of
+    `tflite_interpreter_class` (named by `engine`)."""
+
+    def __init__(self, content: bytes, threads: int | None = None):
+        interpreter, self.engine = tflite_interpreter_class()
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*tf.lite.Interpreter is deprecated", UserWarning)
-            self.interpreter = tf.lite.Interpreter(
+            self.interpreter = interpreter(
                 model_content=content, num_threads=threads or os.cpu_count()
             )
         self.run = self.interpreter.get_signature_runner(SIGNATURE_Y)
@@ -130,7 +154,9 @@ class TFLiteFusion:
 
 
 def export(model: U2FusionNet, form: str, output: str, tflite_weights: str = "float32") -> None:
-    """Writes `model` in `form` ("saved_model" or "tflite") to `output`."""
+    """Writes `model` in `form` ("saved_model" or "tflite") to `output`, creating its missing
+    parent folders."""
+    make_parent(output)
     check_output(form, output)
     if form == "saved_model":
         save_saved_model(model, output)
@@ -149,6 +175,7 @@ def main(argv: list[str]) -> None:
     refuse_overwriting_inputs(
         FLAGS.output, [] if weights == OFFICIAL else [weights], replaces_folder
     )
+    make_parent(FLAGS.output)
     check_output(FLAGS.format, FLAGS.output)  # before loading (or downloading) the weights
     export(load_model(weights), FLAGS.format, FLAGS.output, FLAGS.tflite_weights)
     log(f"wrote {FLAGS.output}")

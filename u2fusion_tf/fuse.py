@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import types
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -164,6 +165,7 @@ def fuse_folders(
         log(f"  failed: {error}")
 
     outputs = [os.path.join(out_dir, pair.stem + suffix) for pair in pairs]
+    started = time.monotonic()
     with ThreadPoolExecutor(max(1, read_ahead)) as pool:
         reads, writes = deque(), []
         for index, output in enumerate(outputs):
@@ -174,18 +176,19 @@ def fuse_folders(
                         checked_sources, pairs[ahead][1:], outputs[ahead], scaling, max_pixels
                     )
                 )
-            log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}")
+            progress = cli.rate_and_eta(index, len(pairs), time.monotonic() - started, "pairs")
+            log(f"[{index + 1}/{len(pairs)}] {pairs[index].stem} -> {output}{progress}")
             try:
-                fused = fuse_ycbcr(reads.popleft().result(), model, tile)
+                fused = fuse_ycbcr(cli.result_of(reads.popleft()), model, tile)
             except FileError as error:
                 fail(error)
                 continue
             writes.append(pool.submit(write_fused, output, fused, scaling))
             if read_ahead == 0:
-                writes.pop().result()
+                cli.result_of(writes.pop())
         for write in writes:
             try:
-                write.result()
+                cli.result_of(write)
             except FileError as error:
                 fail(error)
     return failures
@@ -293,9 +296,11 @@ if __name__ == "__main__":
     flags.DEFINE_string("dir2", None, "Folder of second sources, paired with --dir1 by file stem.")
     flags.DEFINE_string("out_dir", None, "Folder for the fused pairs (folder mode).")
     flags.DEFINE_string("out_ext", ".png", "File type of the fused pairs in folder mode.")
-    flags.DEFINE_integer("shard", 0, "Folder mode: fuse only part --shard (0-based) of ...")
     flags.DEFINE_integer(
-        "num_shards", 1, "... --num_shards consecutive blocks of the pairs, in stem order."
+        "shard", 0, "Folder mode: fuse only this part (0-based) of the --num_shards parts."
+    )
+    flags.DEFINE_integer(
+        "num_shards", 1, "Folder mode: split the pairs, in stem order, into this many parts."
     )
     flags.DEFINE_list("video", None, "Two videos to fuse frame by frame.")
     flags.DEFINE_string("weights", None, WEIGHTS_HELP)

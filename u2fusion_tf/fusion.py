@@ -152,6 +152,9 @@ def saved_image(fused: YCbCr, scaling: str) -> np.ndarray:
 def fuse(images: Sequence[np.ndarray], model: Generator, tile: int = 0) -> np.ndarray:
     """Fuses two or more same-sized images (gray (H, W) or RGB (H, W, 3), in [0, 1]).
 
-    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3); not clipped.
+    Returns gray (H, W) if all sources are gray, else RGB (H, W, 3), float32 in [0, 1]: what a
+    saved image holds before 8-bit rounding. (The fused Y is in [0, 1], but RGB rebuilt from it
+    and the fused chroma can leave that range, -0.4 to 1.4 on PET + MRI, and is clipped here;
+    `saved_image` of `fuse_ycbcr` gives the other output scalings.)
     """
-    return fuse_ycbcr(images, model, tile).to_image()
+    return np.clip(fuse_ycbcr(images, model, tile).to_image(), 0.0, 1.0)

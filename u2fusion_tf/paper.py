@@ -49,7 +49,7 @@ from u2fusion_tf.verdicts import (
     compare_with_paper,
     within_paper_std,
 )
-from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+from u2fusion_tf.weights import OFFICIAL, SHIPPED_NAME, default_weights, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ REPORT_HEAD = [
     "then the authors' released model (`official`) on our copies of the test pairs, once saved "
     "as their test program saves it (`--output_scaling authors`: each image stretched by "
     "1 / its maximum before 8 bits) and once as the network outputs it (`--output_scaling "
-    "none`), and the shipped model (network output). All "
+    f"none`), and the shipped model (`{SHIPPED_NAME}`, network output). All "
     "scored as 8-bit PNG in the paper's convention of `u2fusion_tf.metrics` (images in [0, 1]; "
     "SSIM the sum over the two sources with L = 255 constants; PSNR with a 255 peak; MG is the "
     "average gradient AG, in the paper's unit of 1e-3 in Table 4).",

@@ -437,7 +437,8 @@ class Trainer:
         if self.chief:
             save_weights(self.model, self.weights_path(index))
         self.log(f"task {task} done: {self.weights_path(index)}")
-        self.consolidate(index)
+        if index + 1 < len(self.config.task_order) or self.config.fisher_after_last_task:
+            self.consolidate(index)
         self.state.task_index.assign_add(1)
         self.state.epoch.assign(0)
         self.state.step_in_epoch.assign(0)
@@ -459,9 +460,9 @@ class Trainer:
     def consolidate(self, index: int) -> None:
         """theta* <- current weights; mu <- Fisher averaged over the tasks learnt so far (Eq. 9).
 
-        mu is measured after every task, also after the last and without EWC (where lambda = 0
-        leaves it unused), so the importance of the weights can be compared (the paper's
-        Fig. 19): the run folder keeps it as ``fisher-task<k>.npz``."""
+        mu is measured after every task but the last (unless `fisher_after_last_task`), also
+        without EWC (where lambda = 0 leaves it unused), so the importance of the weights can be
+        compared (the paper's Fig. 19): the run folder keeps it as ``fisher-task<k>.npz``."""
         config = self.config
         started = time.monotonic()
         rng = np.random.default_rng([config.seed, index, 99])  # one stream: tasks drawn apart
@@ -473,6 +474,7 @@ class Trainer:
             rng,
             config.fisher_batches,
             config.fisher_batch_size,
+            self.log,
         )
         mu = mean_fisher(fishers)
         if index + 1 < len(config.task_order):
@@ -574,6 +576,9 @@ def main(argv: list[str]) -> None:
     trainer = Trainer(settings, log=cli.log)
     try:
         final = trainer.run()
+    except KeyboardInterrupt:
+        trainer.writer.flush()  # the command ends without teardown (`cli.end_now`)
+        raise
     except tf.errors.OpError as error:
         hint = without_determinism_hint(error, settings.deterministic)
         if hint is error:

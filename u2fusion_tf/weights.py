@@ -7,7 +7,10 @@
   Keras cache (``~/.keras/u2fusion_tf/``) and verified by SHA-256;
 * a Keras weights file (``*.weights.h5``), e.g. one written by training or by
   ``python -m u2fusion_tf.weights --output official.weights.h5`` (the authors' weights converted);
-* ``None``: the model this project ships in ``checkpoints/`` if present, else ``"official"``.
+* ``None``: the model this project ships inside the package (`SHIPPED_WEIGHTS`; its training
+  record is in ``checkpoints/README.md``), else ``"official"``.
+
+TensorFlow is imported on first use, so that a command's ``--help`` does not wait for it.
 """
 
 from __future__ import annotations
@@ -47,15 +50,18 @@ OFFICIAL_SCOPES = {
 }
 """The TF1 variable scope of each convolution in the authors' checkpoint."""
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_WEIGHTS = REPOSITORY_ROOT / "checkpoints" / "u2fusion.weights.h5"
+SHIPPED_WEIGHTS = Path(__file__).resolve().with_name("u2fusion.weights.h5")
+"""The model this project trained, shipped inside the package (``package_data``), so every
+install fuses with it offline; one file, no copy."""
+SHIPPED_NAME = f"u2fusion_tf/{SHIPPED_WEIGHTS.name}"
+"""How documents and help texts name it (its place in the source tree and in the wheel)."""
 SHIPPED_SHA256 = "406bba656dcb43234cb793810519fbc794fab7b0f8f45fb4a28fab9029bed5d0"
 """The shipped model's file; another file in its place (a damaged copy, or a model retrained
 there) is used with a warning."""
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
 WEIGHTS_HELP = (
     "Keras .weights.h5 file, or 'official' for the authors' checkpoint. "
-    "Default: checkpoints/u2fusion.weights.h5 if present, else 'official'."
+    f"Default: the shipped model ({SHIPPED_NAME}) if present, else 'official'."
 )
 """The ``--weights`` flag's help, for every command that loads a model."""
 
@@ -116,12 +122,12 @@ def import_official_checkpoint(prefix: str, model: U2FusionNet | None = None) ->
 
 
 def default_weights() -> str:
-    """The project's trained model if it is in ``checkpoints/``, else the authors' weights."""
+    """The project's trained model if it is in the package, else the authors' weights."""
     return str(SHIPPED_WEIGHTS) if SHIPPED_WEIGHTS.is_file() else OFFICIAL
 
 
 def is_shipped(weights: str | os.PathLike) -> bool:
-    """Whether `weights` is the file in ``checkpoints/`` (whatever path names it)."""
+    """Whether `weights` is the shipped file (whatever path names it)."""
     return SHIPPED_WEIGHTS.is_file() and os.path.samefile(weights, SHIPPED_WEIGHTS)
 
 
@@ -138,6 +144,7 @@ def load_model(weights: str | os.PathLike | None = None, precision: str = "float
             raise WeightsError(
                 f"{weights}: expected a Keras weights file ending in {KERAS_WEIGHTS_SUFFIX}"
             )
+
     model = U2FusionNet(precision)
     if weights == OFFICIAL:
         return import_official_checkpoint(official_checkpoint(), model)
