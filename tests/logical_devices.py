@@ -23,7 +23,7 @@ def main(count: int, config_paths: list[str]) -> None:
     import keras
 
     from u2fusion_tf.config import TrainConfig
-    from u2fusion_tf.train import Trainer
+    from u2fusion_tf.training import Trainer
 
     for path in config_paths:
         with open(path) as stream:

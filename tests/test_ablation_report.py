@@ -20,7 +20,7 @@ from u2fusion_tf.fuse import fuse
 from u2fusion_tf.images import read_image, write_image
 from u2fusion_tf.metrics import compute_metrics
 from u2fusion_tf.runs import read_run, write_provenance
-from u2fusion_tf.train import TrainConfig, Trainer
+from u2fusion_tf.training import TrainConfig, Trainer
 from u2fusion_tf.variants import LAMBDA_SWEEP
 from u2fusion_tf.verdicts import DOES_NOT_HOLD, HOLDS, NOT_RESOLVED
 from u2fusion_tf.weights import load_model

@@ -21,7 +21,7 @@ from u2fusion_tf.features import (
     preservation_degrees,
     resize_like_tf1,
 )
-from u2fusion_tf.train import TrainConfig, Trainer
+from u2fusion_tf.training import TrainConfig, Trainer
 
 RNG = np.random.default_rng(9)
 

@@ -16,7 +16,8 @@ import pytest
 
 from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
-from u2fusion_tf.fuse import fuse, fuse_files, fuse_folders, fuse_y, read_sources
+from u2fusion_tf.fuse import fuse, fuse_y
+from u2fusion_tf.fusion_files import fuse_files, fuse_folders, read_sources
 from u2fusion_tf.images import (
     PIPE_WAIT_SECONDS,
     authors_8bit,

@@ -249,7 +249,7 @@ def test_fusing_and_scoring_hold_no_more_a_pixel_than_the_default_limit_assumes(
     """The default pixel limit is derived from these figures (`DEFAULT_MAX_PIXELS`)."""
     from u2fusion_tf.datasets import PairSet
     from u2fusion_tf.evaluate import score_folders
-    from u2fusion_tf.fuse import fuse_files
+    from u2fusion_tf.fusion_files import fuse_files
 
     side = 384
     small = np.random.default_rng(5).integers(0, 256, (2, side // 8, side // 8, 3), np.uint8)

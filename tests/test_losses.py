@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from u2fusion_tf.losses import ALPHA, mse_loss, similarity_loss, ssim_loss
+from u2fusion_tf.config import ALPHA
+from u2fusion_tf.losses import mse_loss, similarity_loss, ssim_loss
 
 RNG = np.random.default_rng(4)
 

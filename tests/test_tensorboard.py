@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from u2fusion_tf.train import Trainer
+from u2fusion_tf.training import Trainer
 
 TASKS = ("multi-modal", "multi-exposure")
 

@@ -16,20 +16,19 @@ import pytest
 import tensorflow as tf
 
 from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
-from u2fusion_tf.config import TrainConfig
+from u2fusion_tf.config import LAMBDA, TrainConfig
 from u2fusion_tf.data import PatchFiles, swap_sources
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.ewc import LAMBDA
 from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.monitoring import Callback
-from u2fusion_tf.train import (
+from u2fusion_tf.train import without_determinism_hint
+from u2fusion_tf.training import (
     AuthorsRMSprop,
     TaskData,
     Trainer,
     fisher_batch_indices,
     fisher_pass,
     validation_losses,
-    without_determinism_hint,
 )
 from u2fusion_tf.variants import LAMBDA_SWEEP
 from u2fusion_tf.weights import load_model

@@ -52,7 +52,7 @@ from u2fusion_tf.ablation_data import (
     up_to_date,
     write_summary,
 )
-from u2fusion_tf.catalogue import DATA_ROOT_HELP, resolve_data_root
+from u2fusion_tf.catalogue import resolve_data_root
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import CLAIMS, PAPER_TABLE_5, TABLE5_SETS
@@ -572,6 +572,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from u2fusion_tf import common_flags
+
     flags.DEFINE_string(
         "runs_dir", None, "Folder of the ablation runs (seed<k>/<variant>) to summarise first."
     )
@@ -580,9 +582,9 @@ if __name__ == "__main__":
     )
     flags.DEFINE_string("report", "reports/ablations.md", "The Markdown report to write.")
     flags.DEFINE_string("figures", "reports/ablations", "Folder for the report's figures.")
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    common_flags.define_data_root()
     flags.DEFINE_string("out_dir", "results/ablations", "Where the fused test images go.")
-    flags.DEFINE_integer("max_pairs", 0, "Score only the first N pairs of each set (0: all).")
+    common_flags.define_max_pairs()
     cli.run_main(
         main,
         on_interrupt="summaries already written are complete; run it again",

@@ -18,12 +18,13 @@ the median of ``--repeats`` timed runs after a warm-up:
 * folder fusion pairs/s on the RoadScene test pairs of the data root, one thing at a time and
   with read-ahead.
 
-The network costs `FLOPS_PER_PIXEL` floating-point operations per output pixel (2 per
+The network costs `flops_per_pixel()` floating-point operations per output pixel (2 per
 multiply-add of its ten 3x3 convolutions).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -35,20 +36,22 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.catalogue import DATA_ROOT_HELP, resolve_data_root, u2fusion_test_sets
+from u2fusion_tf.catalogue import resolve_data_root, u2fusion_test_sets
 from u2fusion_tf.errors import U2FusionError, WeightsError
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.fuse import fuse_y
-from u2fusion_tf.model import DECODER_CHANNELS, DENSE_CONVOLUTIONS, GROWTH, U2FusionNet
+from u2fusion_tf.fusion import fuse_y
 from u2fusion_tf.precision import PRECISIONS, compute_dtype
 from u2fusion_tf.scoring import fusion_difference
 from u2fusion_tf.weights import default_weights, load_model
+
+if TYPE_CHECKING:
+    from u2fusion_tf.model import U2FusionNet
 
 FLAGS = flags.FLAGS
 
@@ -67,15 +70,15 @@ FUSION_SIDES = (256, 1024)
 half the largest (`convolutions_row`), and the bf16 speed-up is read at the largest."""
 
 
+@functools.cache
 def flops_per_pixel() -> int:
     """2 * 9 * C_in * C_out summed over the ten convolutions."""
+    from u2fusion_tf.model import DECODER_CHANNELS, DENSE_CONVOLUTIONS, GROWTH
+
     channels = [(2, GROWTH)] + [(GROWTH * k, GROWTH) for k in range(1, DENSE_CONVOLUTIONS + 1)]
     widths = [GROWTH * (DENSE_CONVOLUTIONS + 1), *DECODER_CHANNELS, 1]
     channels += list(itertools.pairwise(widths))
     return sum(2 * 9 * c_in * c_out for c_in, c_out in channels)
-
-
-FLOPS_PER_PIXEL = flops_per_pixel()
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -90,6 +93,8 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> 
 
 
 def matmul_gflops(precision: str, repeats: int, side: int = 4096) -> float:
+    import tensorflow as tf
+
     a = tf.random.uniform((side, side), dtype=tf.float32)
     a = tf.cast(a, compute_dtype(precision))
     seconds = median_seconds(lambda: tf.linalg.matmul(a, a).numpy(), repeats)
@@ -100,6 +105,8 @@ def generator(precision: str) -> tuple[U2FusionNet, str]:
     """A generator in the given precision with the default weights, and their file name; or
     random weights, named "random", when those cannot be had (speed does not depend on the
     weights, the bf16 accuracy check does)."""
+    from u2fusion_tf.model import U2FusionNet
+
     try:
         return load_model(precision=precision), Path(default_weights()).name
     except WeightsError:
@@ -107,9 +114,11 @@ def generator(precision: str) -> tuple[U2FusionNet, str]:
 
 
 def fusion_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> dict:
+    import tensorflow as tf
+
     sources = tf.random.uniform((1, side, side, 2), seed=1)
     seconds = median_seconds(lambda: model.infer(sources).numpy(), repeats)
-    gflops = side * side * FLOPS_PER_PIXEL / seconds / 1e9
+    gflops = side * side * flops_per_pixel() / seconds / 1e9
     return {
         "size": f"{side}x{side}",
         "seconds": seconds,
@@ -121,6 +130,8 @@ def fusion_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> d
 
 def convolutions_row(model: U2FusionNet, side: int, repeats: int, ceiling: float) -> dict:
     """The ten convolutions of `model`, each timed alone on a random input of its shape."""
+    import tensorflow as tf
+
     dtype = compute_dtype(model.precision)
     conv = tf.function(lambda x, kernel: tf.nn.conv2d(x, kernel, 1, "VALID"))
     seconds = 0.0
@@ -128,7 +139,7 @@ def convolutions_row(model: U2FusionNet, side: int, repeats: int, ceiling: float
         kernel = tf.cast(layer.kernel, dtype)
         x = tf.cast(tf.random.uniform((1, side + 2, side + 2, kernel.shape[2]), seed=3), dtype)
         seconds += median_seconds(lambda x=x, kernel=kernel: conv(x, kernel).numpy(), repeats)
-    gflops = side * side * FLOPS_PER_PIXEL / seconds / 1e9
+    gflops = side * side * flops_per_pixel() / seconds / 1e9
     return {
         "size": f"{side}x{side}",
         "seconds": seconds,
@@ -161,7 +172,7 @@ def large_fusion_row(precision: str, side: int, ceiling: float) -> dict:
     command += ["--large_side", str(side)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
-    gflops = side * side * FLOPS_PER_PIXEL / measured["seconds"] / 1e9
+    gflops = side * side * flops_per_pixel() / measured["seconds"] / 1e9
     return {
         "size": f"{side}x{side} tiled",
         "seconds": measured["seconds"],
@@ -193,8 +204,10 @@ def determinism_row(repeats: int, steps: int) -> dict:
 def training_rows(precision: str, repeats: int, steps: int, deterministic: bool = False) -> dict:
     """Seconds per step with stored degrees vs with VGG16 run inside the step (batch 18, 64x64),
     with TensorFlow's op determinism or (as the bench process keeps it) without."""
+    import tensorflow as tf
+
     from u2fusion_tf.config import TrainConfig
-    from u2fusion_tf.train import Trainer
+    from u2fusion_tf.training import Trainer
 
     rng = np.random.default_rng(0)
     sources = tf.constant(rng.random((18, 64, 64, 2), np.float32))
@@ -230,6 +243,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
     HDF5 patch file, against steps on batches already in memory: equal when reading and source
     swapping overlap the step."""
     import cv2
+    import tensorflow as tf
 
     from u2fusion_tf.catalogue import PairSet
     from u2fusion_tf.config import TrainConfig
@@ -240,7 +254,7 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
         load_patches,
         prepare,
     )
-    from u2fusion_tf.train import Trainer
+    from u2fusion_tf.training import Trainer
 
     batch = 18
     rng = np.random.default_rng(0)
@@ -285,6 +299,8 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
 
 
 def measure_row(precision: str, repeats: int, ceiling: float) -> dict:
+    import tensorflow as tf
+
     from u2fusion_tf.features import VGGFeatureHead, information_measure
 
     head = VGGFeatureHead("none", precision=precision)
@@ -315,6 +331,8 @@ def bf16_accuracy(data_root: Path, pairs_per_set: int = 0) -> dict | None:
 def tflite_rows(model: U2FusionNet, repeats: int, sides: Sequence[int] = FUSION_SIDES) -> dict:
     """TFLite (XNNPACK) fusion beside TensorFlow's, per TFLite weight storage: seconds, the
     ratio TensorFlow s / TFLite s (> 1: TFLite is faster) and max |TFLite - TF| fused Y."""
+    import tensorflow as tf
+
     from u2fusion_tf.export import TFLITE_WEIGHTS, TFLiteFusion, tflite_bytes
 
     rows = {}
@@ -344,9 +362,10 @@ FOLDER_PAIRS = "u2fusion_test/vis-ir/RoadScene"
 
 def folder_rows(model: U2FusionNet, data_root: Path, repeats: int, pairs: int = 0) -> dict | None:
     """Pairs/s of folder fusion one thing at a time (as before read-ahead) and with
-    `fuse.READ_AHEAD`; None without the test pairs. `pairs` > 0 takes only the first ones."""
+    `fusion_files.READ_AHEAD`; None without the test pairs. `pairs` > 0 takes only the first
+    ones."""
     from u2fusion_tf.catalogue import PairSet
-    from u2fusion_tf.fuse import READ_AHEAD, fuse_folders
+    from u2fusion_tf.fusion_files import READ_AHEAD, fuse_folders
 
     folders = [data_root / FOLDER_PAIRS / name for name in ("vis", "ir")]
     if not all(folder.is_dir() for folder in folders):
@@ -375,13 +394,15 @@ def run(
     folder_pairs: int = 0,
     sides: Sequence[int] = FUSION_SIDES,
 ) -> dict:
+    import tensorflow as tf
+
     report = {
         "machine": {
             "cpus": os.cpu_count(),
             "tensorflow": tf.__version__,
             "gpus": len(tf.config.list_physical_devices("GPU")),
         },
-        "flops_per_pixel": FLOPS_PER_PIXEL,
+        "flops_per_pixel": flops_per_pixel(),
         "ceilings_gflops": {p: matmul_gflops(p, repeats) for p in PRECISIONS},
     }
     f32 = report["ceilings_gflops"]["float32"]
@@ -518,10 +539,12 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from u2fusion_tf import common_flags
+
     flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is reported).")
     flags.DEFINE_integer("large_side", LARGE_SIDE, "Side of the large tiled fusion (0 skips it).")
     flags.DEFINE_integer("train_steps", 3, "Training steps per timed run.")
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    common_flags.define_data_root()
     flags.DEFINE_string("json", None, "Also write the figures here as JSON.")
     flags.DEFINE(
         cli.PrecisionParser(),

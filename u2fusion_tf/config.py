@@ -17,11 +17,20 @@ from absl import flags
 
 from u2fusion_tf.catalogue import PAPER_EPOCHS, TASK_C, TASKS
 from u2fusion_tf.cli import PrecisionParser
-from u2fusion_tf.distribute import STRATEGIES
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.ewc import FISHER_BATCH_SIZE, FISHER_BATCHES, LAMBDA
-from u2fusion_tf.losses import ALPHA, MSE_WEIGHTINGS
 from u2fusion_tf.precision import canonical_precision
+
+ALPHA = 20.0
+"""Weight of L_mse in L_sim (Eq. 6), the paper's."""
+LAMBDA = 8e4
+"""Weight of the EWC term (Eq. 3), the paper's; the authors' release sets 0 (EWC off)."""
+FISHER_BATCHES = 30
+FISHER_BATCH_SIZE = 18
+"""The Fisher information of a task (Eq. 8) from 30 batches of 18 patches, as the authors."""
+MSE_WEIGHTINGS = ("paper", "authors")
+"""Eq. 5's batch weighting: each patch by its own degrees (the paper), or as released."""
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+"""The `tf.distribute` strategies of training (`u2fusion_tf.distribute`)."""
 
 
 def setting(

@@ -57,7 +57,7 @@ import numpy as np
 from absl import flags
 
 from u2fusion_tf import cli
-from u2fusion_tf.catalogue import DATA_ROOT_HELP, SPLITS, PairSet, resolve_data_root, split_sets
+from u2fusion_tf.catalogue import SPLITS, PairSet, resolve_data_root, split_sets
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, replaced_atomically
 from u2fusion_tf.headers import over_the_limit, pixel_limit
@@ -621,17 +621,16 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from u2fusion_tf import common_flags
     from u2fusion_tf.catalogue import TASKS
 
     flags.DEFINE_enum("task", None, list(TASKS), "Task the patches are for.")
     flags.DEFINE_string("output", None, "HDF5 file to write.")
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    common_flags.define_data_root()
     flags.DEFINE_list("datasets", None, "Datasets to use (of the package's splits.json).")
     flags.DEFINE_enum("split", "train", list(SPLITS), "Which pairs of --datasets to use.")
     flags.DEFINE_multi_string("pair_dirs", None, "Other pairs: DIR1:DIR2 (paired by file stem).")
-    flags.DEFINE_integer(
-        "max_pairs", 0, "Use only this many first pairs of each source (0: all).", lower_bound=0
-    )
+    common_flags.define_max_pairs()
     flags.DEFINE_integer("patch_size", PATCH_SIZE, "Patch side in pixels.")
     flags.DEFINE_integer("stride", None, "Patch stride (default: the patch size).")
     flags.DEFINE_list("scales", ["1"], "Enlargement factors of each pair (multi-focus: 1,1.5).")

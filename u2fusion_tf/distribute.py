@@ -29,9 +29,8 @@ from contextlib import contextmanager, suppress
 
 import tensorflow as tf
 
+from u2fusion_tf.config import STRATEGIES
 from u2fusion_tf.errors import U2FusionError
-
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def make_strategy(

@@ -27,7 +27,6 @@ from absl import flags
 
 from u2fusion_tf import cli
 from u2fusion_tf.catalogue import (
-    DATA_ROOT_HELP,
     PairSet,
     resolve_data_root,
     split_sets,
@@ -36,7 +35,7 @@ from u2fusion_tf.catalogue import (
 from u2fusion_tf.cli import log
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, write_atomically
-from u2fusion_tf.fuse import fuse_folders
+from u2fusion_tf.fusion_files import fuse_folders
 from u2fusion_tf.metrics import CONVENTIONS, METRIC_NAMES
 from u2fusion_tf.scoring import method_name, score_folders, summarize
 from u2fusion_tf.tables import format_table, write_csv
@@ -114,6 +113,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from u2fusion_tf import common_flags
+
     flags.DEFINE_string("sources_a", None, "Folder of the first sources.")
     flags.DEFINE_string("sources_b", None, "Folder of the second sources (paired by file stem).")
     flags.DEFINE_multi_string("fused", None, "Folder of fused results of one method (repeatable).")
@@ -131,7 +132,7 @@ if __name__ == "__main__":
         "Score this dataset's test split: its pairs under --data_root, or only those stems of "
         "--sources_a/--sources_b.",
     )
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
+    common_flags.define_data_root()
     flags.DEFINE_string(
         "splits", None, "Another splits.json for --dataset (default: the package's)."
     )

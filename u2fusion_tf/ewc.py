@@ -11,7 +11,7 @@ averaged over the tasks learnt so far (Eq. 9). While the next task is learnt, th
 
     L_ewc = 1/2 * sum_i mu_i (theta_i - theta*_i)^2,  lambda = 8e4.
 
-As in the authors' code, the expectation is over batches: each of `FISHER_BATCHES` batches of
+As in the authors' code, the expectation is over batches: each of `config.FISHER_BATCHES` batches of
 `FISHER_BATCH_SIZE` patches per task gives one gradient of the batch's L_sim, which is squared.
 """
 
@@ -21,10 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 import keras
 import tensorflow as tf
-
-LAMBDA = 8e4
-FISHER_BATCHES = 30
-FISHER_BATCH_SIZE = 18
 
 
 def fisher_diagonal(

@@ -182,9 +182,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from u2fusion_tf.weights import WEIGHTS_HELP
+    from u2fusion_tf import common_flags
 
-    flags.DEFINE_string("weights", None, WEIGHTS_HELP)
+    common_flags.define_weights()
     flags.DEFINE_enum("format", "saved_model", list(FORMATS), "What to write.")
     flags.DEFINE_string("output", None, "SavedModel folder, or .tflite file.")
     flags.DEFINE_enum(

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-ALPHA = 20.0
-"""Weight of L_mse in L_sim (Eq. 6)."""
-MSE_WEIGHTINGS = ("paper", "authors")
+from u2fusion_tf.config import ALPHA, MSE_WEIGHTINGS
+
 SSIM_WINDOW = 11
 """Side of SSIM's Gaussian window: patches must be at least this large."""
 

@@ -1,4 +1,4 @@
-"""Watching a training run: callbacks that `train.Trainer` calls at its events, in the spirit of
+"""Watching a training run: callbacks that `training.Trainer` calls at its events, in the spirit of
 Keras callbacks, so that what is recorded (TensorBoard here) is separate from what is trained.
 
 `Callback` names the events, each a method doing nothing; a subclass overrides those it needs.

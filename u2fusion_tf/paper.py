@@ -25,7 +25,6 @@ from absl import flags
 
 from u2fusion_tf import cli
 from u2fusion_tf.catalogue import (
-    DATA_ROOT_HELP,
     SHARED,
     PairSet,
     evaluation_sets,
@@ -290,8 +289,10 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
-    flags.DEFINE_string("weights", None, "The shipped model (default: the shipped checkpoint).")
+    from u2fusion_tf import common_flags
+
+    common_flags.define_data_root()
+    common_flags.define_weights()
     flags.DEFINE_string("out_dir", "results/paper", "Where the fused images go.")
     flags.DEFINE_string("report_dir", "reports", "Where paper.md goes.")
     flags.DEFINE_string(
@@ -299,7 +300,7 @@ if __name__ == "__main__":
         str(PAPER_TEXT),
         "The paper's text; when present, the typed numbers are checked against its tables.",
     )
-    flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
+    common_flags.define_max_pairs()
     flags.DEFINE_list("tables", [str(t) for t in TABLES], "The paper's tables to reproduce.")
     cli.run_main(
         main,

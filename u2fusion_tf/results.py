@@ -27,16 +27,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from absl import flags
 
 from u2fusion_tf import baselines, cli
-from u2fusion_tf.catalogue import DATA_ROOT_HELP, evaluation_sets, resolve_data_root
+from u2fusion_tf.catalogue import evaluation_sets, resolve_data_root
 from u2fusion_tf.files import write_atomically
-from u2fusion_tf.fuse import define_output_scaling_flag
 from u2fusion_tf.fusion import fuse_ycbcr_with
 from u2fusion_tf.metrics import METRIC_NAMES
-from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.scoring import (
     Fusion,
     describe_weights,
@@ -47,6 +46,9 @@ from u2fusion_tf.scoring import (
 )
 from u2fusion_tf.tables import format_table, make_figure, write_csv
 from u2fusion_tf.weights import OFFICIAL, default_weights, load_model
+
+if TYPE_CHECKING:
+    from u2fusion_tf.model import U2FusionNet
 
 logger = logging.getLogger(__name__)
 
@@ -204,12 +206,14 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("data_root", None, DATA_ROOT_HELP)
-    flags.DEFINE_string("weights", None, "The model to report (default: the shipped checkpoint).")
+    from u2fusion_tf import common_flags
+
+    common_flags.define_data_root()
+    common_flags.define_weights()
     flags.DEFINE_string("out_dir", "results", "Where fused images and per-image scores go.")
     flags.DEFINE_string("report_dir", "reports", "Where results.md and figure.jpg go.")
-    flags.DEFINE_integer("max_pairs", 0, "Use only the first N pairs of each set (0: all).")
-    define_output_scaling_flag()
+    common_flags.define_max_pairs()
+    common_flags.define_output_scaling()
     cli.run_main(
         main,
         on_interrupt="files already written are complete; run it again to finish",

@@ -1,4 +1,4 @@
-"""A training run's folder: what `u2fusion_tf.train` writes there and the reports read back.
+"""A training run's folder: what `u2fusion_tf.training` writes there and the reports read back.
 
 config.json                 the run's settings (`TrainConfig`)
 provenance.json             the code commit and command that trained it (the ablation runner)

@@ -15,14 +15,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import ImageError, U2FusionError
 from u2fusion_tf.files import sha256_of
-from u2fusion_tf.fuse import read_sources
 from u2fusion_tf.fusion import fuse_y, fuse_ycbcr, saved_image
+from u2fusion_tf.fusion_files import read_sources
 from u2fusion_tf.headers import pixel_limit, require_within_limit
 from u2fusion_tf.images import (
     RAW_SUFFIX,
@@ -32,8 +33,10 @@ from u2fusion_tf.images import (
     write_image,
 )
 from u2fusion_tf.metrics import METRIC_NAMES, MetricWarning, compute_metrics
-from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.weights import OFFICIAL, is_shipped
+
+if TYPE_CHECKING:
+    from u2fusion_tf.model import U2FusionNet
 
 logger = logging.getLogger(__name__)
 
