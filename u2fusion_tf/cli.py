@@ -5,15 +5,19 @@ A command module follows one pattern::
 
     FLAGS = flags.FLAGS
 
-    def main(argv): ...  # reads FLAGS.<name>; progress via `log`
+    def main(argv): ...  # reads FLAGS.<name>, calls the library; progress via `log`
 
     if __name__ == "__main__":
+        from u2fusion_tf import common_flags
+
         flags.DEFINE_string("output", None, "...")
+        common_flags.define_weights()  # flags several commands share
         cli.run_main(main, on_interrupt="what is kept, and how to resume")
 
-The flags are defined at module level under the ``__main__`` guard, not at import: the commands
-import each other as libraries (results uses fuse and evaluate, bench uses train) and share flag
-names with different meanings (``--output``, ``--out_dir``), which absl refuses to define twice.
+The flags are defined under the ``__main__`` guard, not at import: the Python API imports
+command modules (``u2fusion_tf.fuse``), the tests import several in one process, and commands
+share flag names with different meanings (``--output``, ``--out_dir``), which absl refuses to
+define twice. No module imports a command; what commands share lives in the library.
 
 A command imports TensorFlow only when it needs it (in its functions, not at the top of the
 module), so ``--help`` and usage errors answer at once; `startup` names the device when
