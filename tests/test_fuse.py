@@ -17,6 +17,7 @@ import pytest
 from u2fusion_tf.catalogue import PairSet
 from u2fusion_tf.errors import FileError, ImageError, U2FusionError
 from u2fusion_tf.fuse import fuse, fuse_y
+from u2fusion_tf.fusion import fuse_ycbcr
 from u2fusion_tf.fusion_files import fuse_files, fuse_folders, read_sources
 from u2fusion_tf.images import (
     PIPE_WAIT_SECONDS,
@@ -91,19 +92,25 @@ def test_chroma_fusion_eq10():
 
 
 def test_colour_cases(random_model):
+    """The colour rules on the unclipped fusion (`fuse_ycbcr`; `fuse` clips what leaves
+    [0, 1], as a saved image does)."""
+
+    def unclipped(sources):
+        return fuse_ycbcr(sources, random_model).to_image()
+
     gray1, gray2 = smooth_random((12, 14)), smooth_random((12, 14))
     rgb1, rgb2 = smooth_random((12, 14, 3)), smooth_random((12, 14, 3))
     assert fuse([gray1, gray2], random_model).shape == (12, 14)
     for gray_first in (True, False):
         sources = [gray1, rgb1] if gray_first else [rgb1, gray1]
-        fused = fuse(sources, random_model)
+        fused = unclipped(sources)
         y, cb, cr = rgb_to_ycbcr(fused)
         luminances = [s if s.ndim == 2 else rgb_to_ycbcr(s)[0] for s in sources]
         np.testing.assert_allclose(y, fuse_y(*luminances, random_model), atol=2e-4)
         _, cb1, cr1 = rgb_to_ycbcr(rgb1)
         np.testing.assert_allclose(cb, cb1, atol=2e-4)
         np.testing.assert_allclose(cr, cr1, atol=2e-4)
-    _, cb, cr = rgb_to_ycbcr(fuse([rgb1, rgb2], random_model))
+    _, cb, cr = rgb_to_ycbcr(unclipped([rgb1, rgb2]))
     (_, cb1, cr1), (_, cb2, cr2) = rgb_to_ycbcr(rgb1), rgb_to_ycbcr(rgb2)
     np.testing.assert_allclose(cb, fuse_chroma(cb1, cb2), atol=2e-4)
     np.testing.assert_allclose(cr, fuse_chroma(cr1, cr2), atol=2e-4)

@@ -247,9 +247,9 @@ class AveragingNetwork:
 
 def test_fusing_and_scoring_hold_no_more_a_pixel_than_the_default_limit_assumes(tmp_path):
     """The default pixel limit is derived from these figures (`DEFAULT_MAX_PIXELS`)."""
-    from u2fusion_tf.datasets import PairSet
-    from u2fusion_tf.evaluate import score_folders
+    from u2fusion_tf.catalogue import PairSet
     from u2fusion_tf.fusion_files import fuse_files
+    from u2fusion_tf.scoring import score_folders
 
     side = 384
     small = np.random.default_rng(5).integers(0, 256, (2, side // 8, side // 8, 3), np.uint8)
@@ -259,7 +259,7 @@ def test_fusing_and_scoring_hold_no_more_a_pixel_than_the_default_limit_assumes(
     sources = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"]
     (tmp_path / "fused").mkdir()
     output = tmp_path / "fused" / "x.png"
-    fusing = traced_peak(lambda: fuse_files(sources, output, AveragingNetwork))
+    fusing = traced_peak(lambda: fuse_files(sources, output, AveragingNetwork()))
     pair = PairSet.of(tmp_path / "a", tmp_path / "b")
     scoring = traced_peak(
         lambda: score_folders(pair, [str(tmp_path / "fused")], log=lambda _: None)
@@ -269,9 +269,10 @@ def test_fusing_and_scoring_hold_no_more_a_pixel_than_the_default_limit_assumes(
     assert DEFAULT_MAX_PIXELS * max(BYTES_PER_PIXEL.values()) < 16e9  # of the 24 GB machine
 
 
-def test_the_readme_states_the_default_limit_and_its_figures():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    limit = readme[readme.index("**Huge images are refused") :][:1500]
+def test_the_docs_state_the_default_limit_and_its_figures():
+    errors = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+    text = errors.read_text(encoding="utf-8")
+    limit = text[text.index("**Huge images are refused") :][:1500]
     assert f"2^{DEFAULT_MAX_PIXELS.bit_length() - 1} pixels ({DEFAULT_MAX_PIXELS:,}" in limit
     assert f"{BYTES_PER_PIXEL['fuse']} bytes a pixel to fuse" in limit
     assert f"and {BYTES_PER_PIXEL['evaluate']} to score" in limit

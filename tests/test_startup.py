@@ -120,22 +120,36 @@ def mapped(pid: int, library: str) -> bool:
         return library in maps.read()
 
 
-@pytest.mark.parametrize("library", ["_multiarray_umath", "libtensorflow"])
-def test_ctrl_c_during_start_up_imports_is_one_line_and_exit_130(tmp_path, library):
+@pytest.mark.parametrize(
+    ("library", "command"),
+    [
+        # fuse reads its sources before it loads TensorFlow: it waits on the pipe after numpy
+        ("_multiarray_umath", ["u2fusion_tf.fuse", "--inputs", "a.png", "endless.png"]),
+        # train imports TensorFlow first thing
+        ("libtensorflow", ["u2fusion_tf.train", "--data_dir", "endless.png", "--run_dir", "run"]),
+    ],
+)
+def test_ctrl_c_during_start_up_imports_is_one_line_and_exit_130(tmp_path, library, command):
     """Interrupted while numpy, then TensorFlow, are being imported: no traceback (and no
     ImportError about a broken numpy) but the command's one line."""
-    fifo = tmp_path / "endless.png"
-    os.mkfifo(fifo)  # if start-up ends first, the command waits here and is interrupted here
+    os.mkfifo(tmp_path / "endless.png")  # a command that gets this far waits here
     cv2.imwrite(str(tmp_path / "a.png"), np.full((8, 9), 128, np.uint8))
-    command = [sys.executable, "-m", "u2fusion_tf.fuse", "--inputs", "a.png", str(fifo)]
     process = subprocess.Popen(
-        [*command, "--output", "f.png"],
+        [
+            sys.executable,
+            "-m",
+            *command,
+            "--output",
+            "f.weights.h5" if "train" in command[0] else "f.png",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
         env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
     )
+    deadline = time.monotonic() + 120
     while process.poll() is None and not mapped(process.pid, library):
+        assert time.monotonic() < deadline, f"{library} was never loaded"
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=300)[1]

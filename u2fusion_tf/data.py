@@ -256,7 +256,6 @@ def prepare(
         pairs += [(f"{source.name}/{stem}", path1, path2) for stem, path1, path2 in found]
     folders = [folder for source in sources for folder in (source.folder_a, source.folder_b)]
     refuse_overwriting_inputs(output, [*folders, *(path for _, *paths in pairs for path in paths)])
-    head = VGGFeatureHead(vgg_weights, seed=vgg_seed, precision=vgg_precision)
     for problem in problems:
         log(f"skipped: {problem}")
     pairs = take_shard(pairs, shard, num_shards)

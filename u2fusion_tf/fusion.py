@@ -48,8 +48,6 @@ def fuse_y(y1: np.ndarray, y2: np.ndarray, model: Generator, tile: int = 0) -> n
     whole images while the batch holds at most `MAX_WHOLE_PIXELS`, else tiles of `AUTO_TILE`.
     `model` is a `U2FusionNet` or anything with its ``infer`` (e.g. `export.TFLiteFusion`).
     """
-    from u2fusion_tf.model import RECEPTIVE_RADIUS  # the model is built by now, with TensorFlow
-
     if y1.shape != y2.shape or y1.ndim not in (2, 3):
         raise ValueError(
             f"expected two (H, W) or (N, H, W) images of one size, got {y1.shape} and {y2.shape}"
@@ -62,6 +60,8 @@ def fuse_y(y1: np.ndarray, y2: np.ndarray, model: Generator, tile: int = 0) -> n
         tile = 0 if y1.size <= MAX_WHOLE_PIXELS else AUTO_TILE
     if tile == 0 or (height <= tile and width <= tile):
         return _fuse_window(model, sources)
+    from u2fusion_tf.model import RECEPTIVE_RADIUS  # tiles' margin; imports TensorFlow
+
     fused = np.empty(y1.shape, np.float32)
     margin = RECEPTIVE_RADIUS
     for top in range(0, height, tile):
@@ -110,11 +110,10 @@ def fuse_two(
 ) -> YCbCr:
     """Fuses two images (or two batches of frames) with any luminance fusion, handling colour
     as described above."""
-    y = fuse_luminance(first.y, second.y)
     if first.chroma is None or second.chroma is None:
-        return YCbCr(y, first.chroma or second.chroma)
+        return YCbCr(fuse_luminance(first.y, second.y), first.chroma or second.chroma)
     chroma = tuple(fuse_chroma(c1, c2) for c1, c2 in zip(first.chroma, second.chroma, strict=True))
-    return YCbCr(y, chroma, chroma_fused=True)
+    return YCbCr(fuse_luminance(first.y, second.y), chroma, chroma_fused=True)
 
 
 def fuse_ycbcr_with(

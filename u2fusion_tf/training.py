@@ -526,12 +526,19 @@ def fisher_pass(
     rng: np.random.Generator,
     batches: int,
     batch_size: int,
+    log: Callable[[str], None] | None = None,
 ) -> list[list[tf.Tensor]]:
     """The diagonal Fisher information (Eq. 8) of `model` on each (task data, c), from the
     squared gradients of L_sim (`similarity` of a batch and c) on `batches` batches drawn by
-    `fisher_batch_indices` from `rng`, each with its sources swapped at random, as in training."""
+    `fisher_batch_indices` from `rng`, each with its sources swapped at random, as in training;
+    one progress line per task with `log`."""
     fishers = []
-    for data, c in tasks:
+    for number, (data, c) in enumerate(tasks, 1):
+        if log is not None:
+            log(
+                f"EWC: Fisher information of task {number}/{len(tasks)} ({data.task}), "
+                f"{batches} batches of {batch_size}"
+            )
         drawn = []
         for picked in fisher_batch_indices(rng, len(data.train_rows), batches, batch_size):
             sources, information = swap_sources(*data.read(picked), rng.random() < 0.5)
