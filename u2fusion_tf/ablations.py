@@ -119,7 +119,9 @@ def main(argv: list[str]) -> None:
     train_flags = argv[1:]
     if "--seed" in train_flags or any(f.startswith("--seed=") for f in train_flags):
         raise U2FusionError("--seed: give the seeds with --seeds, before the --")
-    for seed in FLAGS.seeds:
+    if not all(seed.isdigit() for seed in FLAGS.seeds):
+        raise U2FusionError(f"--seeds {','.join(FLAGS.seeds)}: give whole numbers from 0")
+    for seed in (int(seed) for seed in FLAGS.seeds):
         for variant in FLAGS.variants:
             train_variant(FLAGS.data_dir, FLAGS.runs_dir, seed, variant, train_flags, cli.log)
 
@@ -128,8 +130,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("data_dir", "data", "Folder with the prepared <task>.h5 files.")
     flags.DEFINE_string("runs_dir", "runs/ablations", "One folder per seed is made here.")
     flags.DEFINE_list("variants", list(VARIANTS), "Variants to train, in this order.")
-    flags.DEFINE_multi_integer(
-        "seeds", list(SEEDS), "Seeds to train every variant with, in this order.", lower_bound=0
+    flags.DEFINE_list(
+        "seeds", [str(seed) for seed in SEEDS], "Seeds to train every variant with, in order."
     )
     cli.run_main(
         main, on_interrupt="each variant's last checkpoint is kept; run it again to resume"
