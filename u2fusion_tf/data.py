@@ -42,6 +42,7 @@ import fcntl
 import glob
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -63,6 +64,8 @@ from u2fusion_tf.files import check_writable, refuse_overwriting_inputs, replace
 from u2fusion_tf.headers import over_the_limit, pixel_limit
 from u2fusion_tf.images import read_encoded, read_image, require_same_size, to_luminance
 from u2fusion_tf.shards import check_shard, take_shard
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # TensorFlow is imported where it computes, not by the command line
     import tensorflow as tf
@@ -230,7 +233,7 @@ def prepare(
     flips: Sequence[str] = ("none",),
     shard: int = 0,
     num_shards: int = 1,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
     max_pixels: int | None = None,
 ) -> int:
     """Writes the task's HDF5 patch file (with `num_shards` > 1, shard `shard` of it, named by

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import queue
 import sys
@@ -38,6 +39,8 @@ from u2fusion_tf import cli
 from u2fusion_tf.catalogue import FETCH_ROOT, fetch_command, resolve_data_root
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import move_into_place, sha256_of
+
+logger = logging.getLogger(__name__)
 
 FLAGS = flags.FLAGS
 
@@ -192,7 +195,7 @@ class Fetcher:
         base_url: str = RAW_URL,
         workers: int = WORKERS,
         backoff: float = 1.0,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = logger.info,
     ):
         self.root, self.source, self.base_url = Path(root), source, base_url.rstrip("/")
         self.workers, self.backoff, self.log = workers, backoff, log

@@ -19,6 +19,7 @@ file system or not.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -32,9 +33,11 @@ import tensorflow as tf
 from u2fusion_tf.config import STRATEGIES
 from u2fusion_tf.errors import U2FusionError
 
+logger = logging.getLogger(__name__)
+
 
 def make_strategy(
-    name: str, join_timeout: float = 300.0, log: Callable[[str], None] = print
+    name: str, join_timeout: float = 300.0, log: Callable[[str], None] = logger.info
 ) -> tf.distribute.Strategy:
     """The strategy `name` (one of `STRATEGIES`); call it before anything else runs on a device,
     as `MultiWorkerMirroredStrategy` requires. A multi-worker strategy is made once every worker

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +61,8 @@ from u2fusion_tf.model import U2FusionNet
 from u2fusion_tf.monitoring import Callback, TensorBoard
 from u2fusion_tf.runs import CONFIG_FILE, fisher_name, task_weights_name
 from u2fusion_tf.weights import save_weights
+
+logger = logging.getLogger(__name__)
 
 DEGENERATE_SPREAD = 1e-3
 """Below this spread of w1 (90th minus 10th percentile over a task's patches) the degrees are
@@ -133,7 +136,7 @@ class Trainer:
     def __init__(
         self,
         config: TrainConfig,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = logger.info,
         callbacks: Sequence[Callback] = (),
     ):
         config.validate()
