@@ -8,6 +8,7 @@ import dataclasses
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -183,19 +184,25 @@ def test_workers_wait_for_each_other_and_name_the_missing(free_port):
     cluster whose third worker never comes names it, and stops after the timeout."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(3)]}
     two = {"worker": cluster["worker"][:2]}
-    errors = []
+    errors, servers = [], []
 
     def join(index: int) -> None:
         try:
             wait_for_workers(two, "worker", index, 60, lambda _: None)
         except Exception as error:
             errors.append(error)
+            return
+        # TensorFlow's server takes the port next: a peer still waiting finds it there
+        port = int(two["worker"][index].rsplit(":", 1)[1])
+        servers.append(socket.create_server(("127.0.0.1", port)))
 
     threads = [threading.Thread(target=join, args=(index,)) for index in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    for server in servers:
+        server.close()
     assert errors == []
     lines = []
     with pytest.raises(U2FusionError) as raised:
