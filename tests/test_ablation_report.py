@@ -122,6 +122,9 @@ def test_a_runs_summary_holds_its_losses_mu_and_scores(
     assert set(summary["scores"]["paper"]) == set(ablation_data.TABLE5_SETS.values())
     assert ablation_data.up_to_date(path, run, "baseline", 0)
     assert not ablation_data.up_to_date(path, run, "baseline", 1), "other pairs: scored again"
+    fewer = json.loads(path.read_text())
+    path.write_text(json.dumps({**fewer, "mu": fewer["mu"][:2]}))
+    assert not ablation_data.up_to_date(path, run, "baseline", 0), "a Fisher file came since"
 
 
 def fake_summary(variant: str, seed: int, losses: dict, mu_medians=(1e-6, 1e-6, 1e-6), ag=None):

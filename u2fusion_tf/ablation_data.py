@@ -143,15 +143,17 @@ def write_summary(folder: Path, summary: dict) -> Path:
 
 
 def up_to_date(path: Path, run: Run, variant: str, max_pairs: int) -> bool:
-    """Whether the summary at `path` already holds the run as it stands (no new task, scores
-    there when they should be), so that it need not be read and scored again."""
+    """Whether the summary at `path` already holds the run as it stands (no new task or Fisher
+    file, scores there when they should be), so that it need not be read and scored again."""
     if not path.is_file():
         return False
     summary = read_json(path)
     scored = variant not in SCORED_VARIANTS or not run.finished or bool(summary.get("scores"))
+    fishers = sum(run.fisher(k).is_file() for k in range(1, len(run.task_order) + 1))
     return (
         summary.get("format") == SUMMARY_FORMAT
         and summary.get("tasks_done") == run.tasks_done
+        and len(summary.get("mu", [])) == fishers
         and summary.get("max_pairs") == max_pairs
         and scored
     )
