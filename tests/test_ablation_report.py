@@ -222,9 +222,14 @@ def test_the_lambda_sweep_names_the_smallest_lambda_that_holds_task_1():
     rows = {row.variant: row for row in ablation_data.lambda_sweep(summaries)}
     assert list(rows) == list(LAMBDA_SWEEP)
     assert rows["lambda-8e3"].forgetting.values == pytest.approx((20.0, 25.0, 15.0))
-    assert not rows["lambda-8e3"].holds_task_1 and not rows["no-ewc"].holds_task_1
-    assert rows["baseline"].holds_task_1 and rows["baseline"].task3_loss.mean == pytest.approx(0.4)
-    assert not rows["lambda-8e5"].holds_task_1, "not trained: nothing is held"
+    assert rows["lambda-8e3"].holds_task_1 == rows["no-ewc"].holds_task_1 == "no"
+    assert rows["baseline"].holds_task_1 == "yes"
+    assert rows["baseline"].task3_loss.mean == pytest.approx(0.4)
+    assert rows["lambda-8e5"].holds_task_1 == "n/a", "not trained: nothing is held"
+    one_seed = {key: value for key, value in summaries.items() if key[0] == 0}
+    first = {row.variant: row for row in ablation_data.lambda_sweep(one_seed)}
+    assert first["baseline"].holds_task_1 == NOT_RESOLVED, "one seed decides nothing"
+    assert ablation_data.smallest_lambda_holding_task_1(list(first.values())) is None
     assert ablation_data.smallest_lambda_holding_task_1(list(rows.values())).variant == "baseline"
 
 

@@ -24,7 +24,13 @@ from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import TABLE5_SETS
 from u2fusion_tf.runs import Run, mu_after_each_task, read_events, read_json, validation_tag
 from u2fusion_tf.variants import LAMBDA_SWEEP
-from u2fusion_tf.verdicts import HOLDS, SeedEffect, null_claim_verdict, seed_verdict
+from u2fusion_tf.verdicts import (
+    HOLDS,
+    NOT_RESOLVED,
+    SeedEffect,
+    null_claim_verdict,
+    seed_verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -465,9 +471,14 @@ class LambdaRow:
     task3_loss: SeedEffect
 
     @property
-    def holds_task_1(self) -> bool:
-        """Task 1 is held when its rise does not count by the seed rule (`verdicts`)."""
-        return self.forgetting.verdict != HOLDS and bool(self.forgetting.values)
+    def holds_task_1(self) -> str:
+        """ "yes" when task 1's rise, over at least two seeds, does not count by the seed rule
+        (`verdicts`); "no" when it does; "not resolved" with one seed; "n/a" with none."""
+        if not self.forgetting.values:
+            return "n/a"
+        if len(self.forgetting.values) < 2:
+            return NOT_RESOLVED
+        return "no" if self.forgetting.verdict == HOLDS else "yes"
 
 
 def lambda_sweep(summaries: dict[tuple[int, str], dict]) -> list[LambdaRow]:
@@ -482,5 +493,5 @@ def lambda_sweep(summaries: dict[tuple[int, str], dict]) -> list[LambdaRow]:
 
 def smallest_lambda_holding_task_1(rows: Sequence[LambdaRow]) -> LambdaRow | None:
     """The smallest lambda > 0 of the sweep that holds task 1, or None."""
-    holding = [row for row in rows if row.ewc_lambda > 0 and row.holds_task_1]
+    holding = [row for row in rows if row.ewc_lambda > 0 and row.holds_task_1 == "yes"]
     return min(holding, key=lambda row: row.ewc_lambda) if holding else None
