@@ -97,10 +97,9 @@ $(QUICK)/data/multi-focus.h5:
 tensorboard:
 	tensorboard --logdir $(RUNS)
 
-# Speed on this machine: a table on stdout and the figures in $(OUT)/bench.json.
+# Speed on this machine, with the goals judged: reports/bench.md and its figures in bench.json.
 bench:
-	mkdir -p $(OUT)
-	$(PYTHON) -m u2fusion_tf.bench $(DATA_ROOT_FLAG) --json $(OUT)/bench.json
+	$(PYTHON) -m u2fusion_tf.bench $(DATA_ROOT_FLAG) --json reports/bench.json --report reports/bench.md
 
 # The shipped model against the authors' and classic methods on every test set: tables and a
 # figure in reports/ (results.md, figure.jpg), fused images and per-image scores in $(OUT).

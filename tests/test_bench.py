@@ -54,3 +54,18 @@ def test_a_small_benchmark_reports_every_figure(shared_data):
     assert "bf16 fusion speed-up at 192x192: " in text
     assert "fed by tf.data from HDF5" in text
     assert "with op determinism (the default)" in text
+    verdicts = [goal.verdict(report)[1] for goal in bench.GOALS]
+    assert verdicts[-2:] == ["not measured"] * 2  # no 24-megapixel run
+    assert set(verdicts[:-2]) <= {"reached", "not reached"}
+    for goal in bench.GOALS:
+        assert f"| {goal.text} | " in text
+
+
+def test_a_goal_is_judged_on_its_figure_by_its_target():
+    at_least = bench.Goal("steps", lambda report: report["v"], 4.0, True, "{:.1f}x")
+    assert at_least.verdict({"v": 4.0}) == ("4.0x", "reached")
+    assert at_least.verdict({"v": 3.99}) == ("4.0x", "not reached")  # judged before rounding
+    below = bench.Goal("memory", lambda report: report["v"], 4.0, False, "{:.2f} GB")
+    assert below.verdict({"v": 3.7}) == ("3.70 GB", "reached")
+    assert below.verdict({"v": 4.0}) == ("4.00 GB", "not reached")
+    assert below.verdict({"v": None}) == ("", "not measured")

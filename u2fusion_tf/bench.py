@@ -28,6 +28,7 @@ import functools
 import itertools
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,7 @@ from u2fusion_tf.files import write_atomically
 from u2fusion_tf.fusion import fuse_y
 from u2fusion_tf.precision import PRECISIONS, compute_dtype
 from u2fusion_tf.scoring import fusion_difference
+from u2fusion_tf.tables import markdown_table
 from u2fusion_tf.weights import default_weights, load_model
 
 if TYPE_CHECKING:
@@ -394,13 +397,19 @@ def run(
     folder_pairs: int = 0,
     sides: Sequence[int] = FUSION_SIDES,
 ) -> dict:
+    import keras
     import tensorflow as tf
 
     report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "repeats": repeats,
         "machine": {
             "cpus": os.cpu_count(),
+            "cpu": cpu_name(),
             "tensorflow": tf.__version__,
+            "keras": keras.__version__,
             "gpus": len(tf.config.list_physical_devices("GPU")),
+            "load_average_at_start": os.getloadavg()[0],
         },
         "flops_per_pixel": flops_per_pixel(),
         "ceilings_gflops": {p: matmul_gflops(p, repeats) for p in PRECISIONS},
@@ -420,104 +429,209 @@ def run(
         }
     report["input_pipeline"] = input_pipeline_row(repeats, train_steps)
     report["determinism"] = determinism_row(repeats, train_steps)
-    largest = sides.index(max(sides))
+    f32_row, bf16_row = (largest_untiled(report[p]["fusion"]) for p in ("float32", "bf16"))
     report["bf16"]["fusion_speedup"] = {
-        "size": report["bf16"]["fusion"][largest]["size"],
-        "ratio": report["bf16"]["fusion"][largest]["gflops"]
-        / report["float32"]["fusion"][largest]["gflops"],
+        "size": bf16_row["size"],
+        "ratio": bf16_row["gflops"] / f32_row["gflops"],
     }
     report["bf16"]["accuracy"] = bf16_accuracy(data_root, accuracy_pairs_per_set)
     model, _ = generator("float32")
     report["tflite"] = tflite_rows(model, repeats, sides)
     report["folder"] = folder_rows(model, data_root, repeats, folder_pairs)
     report["peak_rss_gb_this_process"] = peak_rss_gb()
+    report["machine"]["load_average_at_end"] = os.getloadavg()[0]
     return report
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux), else its architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A speed target set for a 2-core CPU: reached when the figure `measured` reads from a
+    report is at least `target` (`at_least`) or below it."""
+
+    text: str
+    measured: Callable[[dict], float | None]
+    target: float
+    at_least: bool
+    shown: str
+    """How the figure is written, a format string."""
+
+    def verdict(self, report: dict) -> tuple[str, str]:
+        """The figure as written and "reached", "not reached" or "not measured"."""
+        value = self.measured(report)
+        if value is None:
+            return "", "not measured"
+        reached = value >= self.target if self.at_least else value < self.target
+        return self.shown.format(value), "reached" if reached else "not reached"
+
+
+def largest_untiled(rows: Sequence[dict]) -> dict:
+    """The fusion row of the largest pair fused whole (not in tiles)."""
+    return max(
+        (row for row in rows if "peak_rss_gb" not in row),
+        key=lambda row: int(row["size"].split("x")[0]),
+    )
+
+
+def _tiled_peak(precision: str) -> Callable[[dict], float | None]:
+    def peak(report: dict) -> float | None:
+        rows = [row for row in report[precision]["fusion"] if "peak_rss_gb" in row]
+        return rows[0]["peak_rss_gb"] if rows else None
+
+    return peak
+
+
+def _bf16_mean_difference(report: dict) -> float | None:
+    accuracy = report["bf16"].get("accuracy")
+    return accuracy["mean_abs_diff"] if accuracy else None
+
+
+GOALS = (
+    Goal(
+        "float32 fusion at >= 85% of the float32 matmul ceiling (largest untiled size)",
+        lambda report: largest_untiled(report["float32"]["fusion"])["ratio_to_float32_ceiling"],
+        0.85, True, "{:.0%}",
+    ),
+    Goal(
+        "bf16 fusion >= 1.5x as fast as float32 (largest untiled size)",
+        lambda report: report["bf16"]["fusion_speedup"]["ratio"], 1.5, True, "{:.2f}x",
+    ),
+    Goal(
+        "bf16 fused Y differs from float32 by < 1/255 on average (the paper's test pairs)",
+        _bf16_mean_difference, 1 / 255, False, "{:.5f}",
+    ),
+    *(
+        Goal(
+            f"{precision} training with stored degrees >= 4x faster per step than with VGG16 "
+            "in the step",
+            lambda report, p=precision: report[p]["training"]["speedup"], 4.0, True, "{:.1f}x",
+        )
+        for precision in PRECISIONS
+    ),
+    *(
+        Goal(
+            f"{precision} VGG16 measure at >= 70% of the {precision} matmul ceiling",
+            lambda report, p=precision: report[p]["vgg_measure"]["ratio_to_matching_ceiling"],
+            0.7, True, "{:.0%}",
+        )
+        for precision in PRECISIONS
+    ),
+    *(
+        Goal(
+            f"{precision} fusion of the 24-megapixel pair in tiles in < 4 GB of memory",
+            _tiled_peak(precision), 4.0, False, "{:.2f} GB",
+        )
+        for precision in PRECISIONS
+    ),
+)  # fmt: skip
+"""The targets the bench judges, each by its own rule (`Goal.verdict`)."""
+
+
 def format_report(report: dict) -> str:
-    """The figures of `run` as the tables the README shows."""
+    """The figures of `run` as a Markdown report: the machine, tables, and the goals judged."""
     machine, c = report["machine"], report["ceilings_gflops"]
     lines = [
-        f"machine: {machine['cpus']} CPUs, {machine['gpus']} GPUs, "
-        f"TensorFlow {machine['tensorflow']}",
-        f"ceilings: float32 matmul {c['float32']:.0f} GFLOP/s, bf16 matmul {c['bf16']:.0f} GFLOP/s",
+        "# Speed",
         "",
-        "| precision | fusion size | s | MP/s | GFLOP/s | of f32 ceiling | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"Written by `make bench` (`python -m u2fusion_tf.bench`) on {report['date']}; each "
+        f"figure is the median of {report['repeats']} timed runs after a warm-up, all measured "
+        "in one process so that ratios compare within the run.",
+        "",
+        f"- machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['gpus']} GPUs; "
+        f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}",
+        f"- load average (1 minute): {machine['load_average_at_start']:.2f} at the start, "
+        f"{machine['load_average_at_end']:.2f} at the end",
+        f"- ceilings: float32 matmul {c['float32']:.0f} GFLOP/s, "
+        f"bf16 matmul {c['bf16']:.0f} GFLOP/s",
+        f"- the network: {report['flops_per_pixel'] / 1e6:.3f} MFLOP per output pixel",
+        "",
+        "## Fusion",
+        "",
     ]
+    rows = []
     for precision in PRECISIONS:
         for row in report[precision]["fusion"]:
             rss = f"{row['peak_rss_gb']:.2f} GB" if "peak_rss_gb" in row else ""
-            lines.append(
-                f"| {precision} | {row['size']} | {row['seconds']:.3f} "
-                f"| {row['megapixels_per_s']:.3f} | {row['gflops']:.0f} "
-                f"| {row['ratio_to_float32_ceiling']:.0%} | {rss} |"
-            )
+            rows.append(
+                [precision, row["size"], f"{row['seconds']:.3f}", f"{row['megapixels_per_s']:.3f}",
+                 f"{row['gflops']:.0f}", f"{row['ratio_to_float32_ceiling']:.0%}", rss]
+            )  # fmt: skip
     for precision in PRECISIONS:
         row = report[precision]["convolutions_alone"]
-        lines.append(
-            f"| {precision} | the ten convolutions alone, {row['size']} | {row['seconds']:.3f} | "
-            f"| {row['gflops']:.0f} | {row['ratio_to_float32_ceiling']:.0%} | |"
-        )
-    lines += [
-        "",
-        "| precision | train s/step (stored degrees) | train s/step (VGG in step) | ratio "
-        "| VGG measure patches/s | VGG GFLOP/s (of ceiling) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for precision in PRECISIONS:
-        t, v = report[precision]["training"], report[precision]["vgg_measure"]
-        lines.append(
-            f"| {precision} | {t['precomputed']['seconds_per_step']:.3f} "
-            f"| {t['vgg_in_step']['seconds_per_step']:.3f} | {t['speedup']:.1f}x "
-            f"| {v['patches_per_s']:.1f} "
-            f"| {v['gflops']:.0f} ({v['ratio_to_matching_ceiling']:.0%}) |"
-        )
-    feed = report["input_pipeline"]
-    lines += [
-        "",
-        f"float32 train s/step: {feed['seconds_per_step_in_memory']:.3f} with the batches in "
-        f"memory, {feed['seconds_per_step_pipeline']:.3f} fed by tf.data from HDF5 "
-        f"(ratio {feed['ratio']:.2f})",
-    ]
-    cost = report["determinism"]
-    lines.append(
-        f"float32 train s/step: {cost['seconds_per_step']['deterministic']:.3f} with op "
-        f"determinism (the default), {cost['seconds_per_step']['nondeterministic']:.3f} "
-        f"without (--nodeterministic): {cost['cost']:+.1%}"
-    )
-    accuracy = report["bf16"].get("accuracy")
-    lines.append("")
+        rows.append(
+            [precision, f"the ten convolutions alone, {row['size']}", f"{row['seconds']:.3f}",
+             "", f"{row['gflops']:.0f}", f"{row['ratio_to_float32_ceiling']:.0%}", ""]
+        )  # fmt: skip
+    header = ["precision", "fusion size", "s", "MP/s", "GFLOP/s", "of f32 ceiling", "peak RSS"]
+    lines += [markdown_table(header, rows), ""]
     speedup = report["bf16"]["fusion_speedup"]
-    lines.append(f"bf16 fusion speed-up at {speedup['size']}: {speedup['ratio']:.2f}x")
+    lines.append(f"- bf16 fusion speed-up at {speedup['size']}: {speedup['ratio']:.2f}x")
+    accuracy = report["bf16"].get("accuracy")
     if accuracy:
         lines.append(
-            f"bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} "
+            f"- bf16 vs float32 fused Y ({accuracy['weights']} weights) on {accuracy['pairs']} "
             f"test pairs: max |diff| {accuracy['max_abs_diff']:.4f}, "
             f"mean |diff| {accuracy['mean_abs_diff']:.5f} (1/255 = {1 / 255:.5f})"
         )
-    lines += [
-        "",
-        "| engine | fusion size | s | TensorFlow s | TFLite speed / TF | max abs diff from TF |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for weights, rows in report["tflite"].items():
-        for row in rows:
-            lines.append(
-                f"| TFLite, {weights} weights | {row['size']} | {row['seconds']:.3f} | "
-                f"{row['tensorflow_seconds']:.3f} | {row['speed_vs_tensorflow']:.2f}x | "
-                f"{row['max_abs_diff']:.1e} |"
-            )
     folder = report["folder"]
     if folder:
-        lines.append("")
         lines.append(
-            f"folder fusion ({folder['pairs']} pairs of {folder['folder']}, float32): "
+            f"- folder fusion ({folder['pairs']} pairs of {folder['folder']}, float32): "
             f"{folder['sequential_pairs_per_s']:.2f} pairs/s one at a time, "
             f"{folder['read_ahead_pairs_per_s']:.2f} pairs/s with read-ahead "
             f"({folder['speedup']:.2f}x)"
         )
-    return "\n".join(lines)
+    rows = [
+        [f"TFLite, {weights} weights", row["size"], f"{row['seconds']:.3f}",
+         f"{row['tensorflow_seconds']:.3f}", f"{row['speed_vs_tensorflow']:.2f}x",
+         f"{row['max_abs_diff']:.1e}"]
+        for weights, engine_rows in report["tflite"].items()
+        for row in engine_rows
+    ]  # fmt: skip
+    header = ["engine", "fusion size", "s", "TensorFlow s", "TFLite speed / TF",
+              "max abs diff from TF"]  # fmt: skip
+    lines += ["", markdown_table(header, rows), "", "## Training and data preparation", ""]
+    rows = []
+    for precision in PRECISIONS:
+        t, v = report[precision]["training"], report[precision]["vgg_measure"]
+        vgg_share = f"{v['ratio_to_matching_ceiling']:.0%}"
+        rows.append(
+            [precision, f"{t['precomputed']['seconds_per_step']:.3f}",
+             f"{t['vgg_in_step']['seconds_per_step']:.3f}", f"{t['speedup']:.1f}x",
+             f"{v['patches_per_s']:.1f}", f"{v['gflops']:.0f} ({vgg_share})"]
+        )  # fmt: skip
+    header = ["precision", "train s/step (stored degrees)", "train s/step (VGG in step)",
+              "ratio", "VGG measure patches/s", "VGG GFLOP/s (of ceiling)"]  # fmt: skip
+    lines += [markdown_table(header, rows), ""]
+    feed, cost = report["input_pipeline"], report["determinism"]
+    lines += [
+        f"- float32 train s/step: {feed['seconds_per_step_in_memory']:.3f} with the batches in "
+        f"memory, {feed['seconds_per_step_pipeline']:.3f} fed by tf.data from HDF5 "
+        f"(ratio {feed['ratio']:.2f})",
+        f"- float32 train s/step: {cost['seconds_per_step']['deterministic']:.3f} with op "
+        f"determinism (the default), {cost['seconds_per_step']['nondeterministic']:.3f} "
+        f"without (--nodeterministic): {cost['cost']:+.1%}",
+        "",
+        "## Goals",
+        "",
+        "Each goal is reached when its figure passes the target (`bench.GOALS`).",
+        "",
+        markdown_table(
+            ["goal", "measured", "verdict"],
+            [[goal.text, *goal.verdict(report)] for goal in GOALS],
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str]) -> None:
@@ -533,9 +647,12 @@ def main(argv: list[str]) -> None:
     report = run(
         FLAGS.repeats, FLAGS.large_side, FLAGS.train_steps, resolve_data_root(FLAGS.data_root)
     )
+    text = format_report(report)
     if FLAGS.json:
         write_atomically(FLAGS.json, json.dumps(report, indent=2).encode())
-    print(format_report(report))
+    if FLAGS.report:
+        write_atomically(FLAGS.report, text.encode())
+    print(text, end="")
 
 
 if __name__ == "__main__":
@@ -546,6 +663,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer("train_steps", 3, "Training steps per timed run.")
     common_flags.define_data_root()
     flags.DEFINE_string("json", None, "Also write the figures here as JSON.")
+    flags.DEFINE_string("report", None, "Also write the Markdown report here.")
     flags.DEFINE(
         cli.PrecisionParser(),
         "tiled_fusion",
