@@ -72,7 +72,7 @@ train-all: data
 		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) --strategy $(STRATEGY) \
 		--output $(TRAIN_OUTPUT) $(TRAIN_FLAGS)
 
-# Training tried in about five minutes on 2 cores: a few train pairs per dataset, the untrained
+# Training tried in a few minutes on 2 cores: a few train pairs per dataset, the untrained
 # VGG16 head (no download) with the c that suits it, a few steps per task; TensorBoard events
 # and weights in $(QUICK) (`make tensorboard RUNS=$(QUICK)`), never over the shipped model.
 QUICK ?= $(RUNS)/quick

@@ -85,14 +85,24 @@ def flops_per_pixel() -> int:
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    return interleaved_median_seconds([run], repeats, warmup)[0]
+
+
+def interleaved_median_seconds(
+    runs: Sequence[Callable[[], object]], repeats: int, warmup: int = 1
+) -> list[float]:
+    """The median seconds of each of `runs`, timed in turn (a, b, a, b, ...) so that a machine
+    that slows down or speeds up during the bench shifts them alike and their ratio holds."""
     for _ in range(warmup):
-        run()
-    times = []
+        for run in runs:
+            run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for run, timed in zip(runs, times, strict=True):
+            started = time.perf_counter()
+            run()
+            timed.append(time.perf_counter() - started)
+    return [statistics.median(timed) for timed in times]
 
 
 def matmul_gflops(precision: str, repeats: int, side: int = 4096) -> float:
@@ -291,8 +301,12 @@ def input_pipeline_row(repeats: int, steps: int) -> dict:
             for _ in range(steps):
                 float(step(*next(batches))[0]["total"])
 
-        memory_seconds = median_seconds(lambda: run_steps(cycle), repeats) / steps
-        pipeline_seconds = median_seconds(lambda: run_steps(streamed), repeats) / steps
+        memory_seconds, pipeline_seconds = (
+            seconds / steps
+            for seconds in interleaved_median_seconds(
+                [lambda: run_steps(cycle), lambda: run_steps(streamed)], repeats
+            )
+        )
         files.close()
     return {
         "seconds_per_step_in_memory": memory_seconds,
@@ -344,8 +358,11 @@ def tflite_rows(model: U2FusionNet, repeats: int, sides: Sequence[int] = FUSION_
         rows[weights] = []
         for side in sides:
             sources = tf.random.uniform((1, side, side, 2), seed=1).numpy()
-            seconds = median_seconds(lambda engine=engine, x=sources: engine.infer(x), repeats)
-            reference = median_seconds(lambda x=sources: model.infer(x).numpy(), repeats)
+            seconds, reference = interleaved_median_seconds(
+                [lambda engine=engine, x=sources: engine.infer(x),
+                 lambda x=sources: model.infer(x).numpy()],
+                repeats,
+            )  # fmt: skip
             difference = np.abs(engine.infer(sources) - model.infer(sources).numpy()).max()
             rows[weights].append(
                 {
@@ -375,15 +392,20 @@ def folder_rows(model: U2FusionNet, data_root: Path, repeats: int, pairs: int = 
         return None
     stems = frozenset(pair.stem for pair in PairSet.of(*folders).pairs()[: pairs or None])
     sources = PairSet.of(*folders, stems=stems)
+    modes = {"sequential": 0, "read_ahead": READ_AHEAD}
+    with tempfile.TemporaryDirectory() as out_dir:
+
+        def fuse_all(read_ahead: int) -> None:
+            quiet = lambda _: None  # noqa: E731
+            fuse_folders(sources, out_dir, model, read_ahead=read_ahead, log=quiet)
+
+        seconds = interleaved_median_seconds(
+            [functools.partial(fuse_all, read_ahead) for read_ahead in modes.values()], repeats
+        )
     rows = {"pairs": len(stems), "folder": FOLDER_PAIRS}
-    for name, read_ahead in (("sequential", 0), ("read_ahead", READ_AHEAD)):
-        with tempfile.TemporaryDirectory() as out_dir:
-
-            def fuse_all(out_dir=out_dir, read_ahead=read_ahead):
-                quiet = lambda _: None  # noqa: E731
-                fuse_folders(sources, out_dir, model, read_ahead=read_ahead, log=quiet)
-
-            rows[f"{name}_pairs_per_s"] = len(stems) / median_seconds(fuse_all, repeats)
+    rows.update(
+        {f"{name}_pairs_per_s": len(stems) / s for name, s in zip(modes, seconds, strict=True)}
+    )
     rows["speedup"] = rows["read_ahead_pairs_per_s"] / rows["sequential_pairs_per_s"]
     return rows
 
