@@ -299,3 +299,15 @@ def test_a_summary_of_another_format_is_refused(tmp_path):
     (tmp_path / "seed0-baseline.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(Exception, match="summary format 99, expected 1"):
         ablation_data.read_summaries(tmp_path)
+
+
+def test_the_committed_report_is_what_the_committed_summaries_render():
+    """reports/ablations.md follows from the run summaries kept beside it in the repository."""
+    reports = Path(__file__).resolve().parent.parent / "reports"
+    summaries = ablation_data.read_summaries(reports / "ablations" / "runs")
+    assert (0, "baseline") in summaries, "the run summaries are kept in the repository"
+    captions = dict.fromkeys(ablation_report.FIGURES.values())
+    for name, (caption, _) in ablation_report.figures_to_draw(summaries).items():
+        captions[name] = caption
+    text = ablation_report.render(summaries, captions, Path("ablations"))
+    assert text == (reports / "ablations.md").read_text(encoding="utf-8")

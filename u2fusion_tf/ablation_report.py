@@ -521,6 +521,20 @@ def _figure_lines(key: str, figures: dict[str, str | None], link: Path) -> list[
     return [f"![{caption}]({(link / name).as_posix()})", ""]
 
 
+def figures_to_draw(summaries: dict) -> dict[str, tuple[str, Callable]]:
+    """The figures the summaries have data for: file name -> (caption, plot(plt, summaries))."""
+    drawn: dict[str, tuple[str, Callable]] = {}
+    if any(variant in EWC_RUNS for _, variant in summaries):
+        drawn[FIGURES["fig18"]] = ("Fig. 18", plot_similarity_loss)
+        drawn[FIGURES["fig19"]] = ("Fig. 19", plot_mu_histograms)
+    if any(row.forgetting.values for row in lambda_sweep(summaries)):
+        drawn[FIGURES["lambda"]] = (
+            "EWC's lambda",
+            lambda plt, summaries: plot_lambda_sweep(plt, lambda_sweep(summaries)),
+        )
+    return drawn
+
+
 def write_report(
     summaries_dir: Path, report: Path, figures_dir: Path, log: Callable[[str], None] = logger.info
 ) -> dict:
@@ -529,19 +543,10 @@ def write_report(
     plt = pyplot()
     images: dict[str, bytes] = {}
     captions: dict[str, str | None] = dict.fromkeys(FIGURES.values())
-    if plt is not None and summaries:
-        drawn = {
-            FIGURES["fig18"]: ("Fig. 18", plot_similarity_loss),
-            FIGURES["fig19"]: ("Fig. 19", plot_mu_histograms),
-        }
-        for name, (caption, plot) in drawn.items():
-            if any(v in EWC_RUNS for _, v in summaries):
-                images[name] = plot(plt, summaries)
-                captions[name] = caption
-        rows = lambda_sweep(summaries)
-        if any(row.forgetting.values for row in rows):
-            images[FIGURES["lambda"]] = plot_lambda_sweep(plt, rows)
-            captions[FIGURES["lambda"]] = "EWC's lambda"
+    if plt is not None:
+        for name, (caption, plot) in figures_to_draw(summaries).items():
+            images[name] = plot(plt, summaries)
+            captions[name] = caption
     link = Path(os.path.relpath(figures_dir, report.parent))
     text = render(summaries, captions, link)
     if images:
