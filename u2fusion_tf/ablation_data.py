@@ -25,6 +25,7 @@ from u2fusion_tf.published import TABLE5_SETS
 from u2fusion_tf.runs import Run, mu_after_each_task, read_events, read_json, validation_tag
 from u2fusion_tf.variants import LAMBDA_SWEEP
 from u2fusion_tf.verdicts import (
+    DOES_NOT_HOLD,
     HOLDS,
     NOT_RESOLVED,
     SeedEffect,
@@ -256,6 +257,14 @@ def per_seed(
     return values
 
 
+def rise_without_minus_with(task: str, after: int) -> Callable[[dict, dict], float | None]:
+    """For (run without EWC, run with it) of one seed: `task`'s held-out L_sim rise by the end
+    of task `after` without, minus with (points of %): how much EWC spares the task."""
+    return lambda off, on: _points(
+        difference(forgetting(off, task, after), forgetting(on, task, after))
+    )
+
+
 def difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
@@ -306,9 +315,7 @@ def claims(summaries: dict[tuple[int, str], dict]) -> list[Claim]:
             per_seed(
                 summaries,
                 EWC_RUNS,
-                lambda off, on: _points(
-                    difference(forgetting(off, modal, 2), forgetting(on, modal, 2))
-                ),
+                rise_without_minus_with(modal, 2),
             ),
         ),
         claim(
@@ -319,9 +326,7 @@ def claims(summaries: dict[tuple[int, str], dict]) -> list[Claim]:
             per_seed(
                 summaries,
                 EWC_RUNS,
-                lambda off, on: _points(
-                    difference(forgetting(off, modal, 3), forgetting(on, modal, 3))
-                ),
+                rise_without_minus_with(modal, 3),
             ),
         ),
         claim(
@@ -331,9 +336,7 @@ def claims(summaries: dict[tuple[int, str], dict]) -> list[Claim]:
             per_seed(
                 summaries,
                 EWC_RUNS,
-                lambda off, on: _points(
-                    difference(forgetting(off, exposure, 3), forgetting(on, exposure, 3))
-                ),
+                rise_without_minus_with(exposure, 3),
             ),
         ),
         claim(
@@ -461,37 +464,62 @@ def focus_sets(summaries: dict[tuple[int, str], dict]) -> list[str]:
 
 @dataclass(frozen=True)
 class LambdaRow:
-    """One lambda of the sweep: task 1's forgetting by the end of task 3 and task 3's own
-    held-out L_sim at its end, over seeds."""
+    """One lambda of the sweep, over seeds: task 1's forgetting by the end of task 3, how much
+    less that is than without EWC (seed by seed), and task 3's own held-out L_sim at its end."""
 
     variant: str
     ewc_lambda: float
     forgetting: SeedEffect
     """Task 1's held-out L_sim rise by the end of task 3 (%)."""
+    protection: SeedEffect
+    """Task 1's rise without EWC minus with this lambda, same seed (points of %); none for 0."""
     task3_loss: SeedEffect
 
     @property
-    def holds_task_1(self) -> str:
-        """ "yes" when task 1's rise, over at least two seeds, does not count by the seed rule
-        (`verdicts`); "no" when it does; "not resolved" with one seed; "n/a" with none."""
-        if not self.forgetting.values:
-            return "n/a"
-        if len(self.forgetting.values) < 2:
-            return NOT_RESOLVED
-        return "no" if self.forgetting.verdict == HOLDS else "yes"
+    def still_forgets_task_1(self) -> str:
+        """Whether task 1's rise counts by the seed rule: "yes", "no" (it fell), else "not
+        resolved" (seeds cannot show that a rise is absent); "n/a" when not trained."""
+        return _answer(self.forgetting)
+
+    @property
+    def protects_task_1(self) -> str:
+        """Whether task 1 rises less than without EWC by the seed rule: "yes", "no" (it rises
+        more), else "not resolved"; "n/a" for lambda = 0 itself and when not trained."""
+        return _answer(self.protection)
+
+
+def _answer(effect: SeedEffect) -> str:
+    if not effect.values:
+        return "n/a"
+    return {HOLDS: "yes", DOES_NOT_HOLD: "no"}.get(effect.verdict, NOT_RESOLVED)
 
 
 def lambda_sweep(summaries: dict[tuple[int, str], dict]) -> list[LambdaRow]:
     modal, focus = TASKS[0], TASKS[-1]
+    without = next(variant for variant, ewc_lambda in LAMBDA_SWEEP.items() if ewc_lambda == 0)
     rows = []
     for variant, ewc_lambda in LAMBDA_SWEEP.items():
         rise = per_seed(summaries, (variant,), lambda s: _points(forgetting(s, modal, 3)))
+        less = per_seed(
+            summaries,
+            (without, variant),
+            rise_without_minus_with(modal, 3),
+        )
         own = per_seed(summaries, (variant,), lambda s: loss_at_task_end(s, focus, 3))
-        rows.append(LambdaRow(variant, ewc_lambda, seed_verdict(rise), seed_verdict(own)))
+        rows.append(
+            LambdaRow(
+                variant,
+                ewc_lambda,
+                seed_verdict(rise),
+                seed_verdict(less if ewc_lambda > 0 else []),
+                seed_verdict(own),
+            )
+        )
     return rows
 
 
-def smallest_lambda_holding_task_1(rows: Sequence[LambdaRow]) -> LambdaRow | None:
-    """The smallest lambda > 0 of the sweep that holds task 1, or None."""
-    holding = [row for row in rows if row.ewc_lambda > 0 and row.holds_task_1 == "yes"]
-    return min(holding, key=lambda row: row.ewc_lambda) if holding else None
+def smallest_lambda_protecting_task_1(rows: Sequence[LambdaRow]) -> LambdaRow | None:
+    """The smallest lambda of the sweep under which task 1 rises less than without EWC by the
+    seed rule, or None."""
+    protecting = [row for row in rows if row.protects_task_1 == "yes"]
+    return min(protecting, key=lambda row: row.ewc_lambda) if protecting else None
