@@ -316,3 +316,9 @@ def test_the_committed_report_is_what_the_committed_summaries_render():
         captions[name] = caption
     text = ablation_report.render(summaries, captions, Path("ablations"))
     assert text == (reports / "ablations.md").read_text(encoding="utf-8")
+
+
+def test_figures_and_table_5_average_only_runs_that_learnt_every_task():
+    summaries = fake_summaries()
+    summaries[(3, "baseline")] = {**summaries[(0, "baseline")], "seed": 3, "tasks_done": 1}
+    assert [s["seed"] for s in ablation_data.finished_runs(summaries, "baseline")] == [0, 1, 2]

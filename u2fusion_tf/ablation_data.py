@@ -239,6 +239,16 @@ def seeds(summaries: dict[tuple[int, str], dict]) -> list[int]:
     return sorted({seed for seed, _ in summaries})
 
 
+def finished_runs(summaries: dict[tuple[int, str], dict], variant: str) -> list[dict]:
+    """The summaries of `variant` whose runs learnt every task, in seed order: what a figure
+    or a table of whole runs may average (a run under way would cut every curve short)."""
+    return [
+        summary
+        for (_, name), summary in sorted(summaries.items())
+        if name == variant and summary["tasks_done"] == len(summary["task_order"])
+    ]
+
+
 def per_seed(
     summaries: dict[tuple[int, str], dict],
     variants: Sequence[str],

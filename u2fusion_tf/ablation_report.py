@@ -39,6 +39,7 @@ from u2fusion_tf.ablation_data import (
     Claim,
     LambdaRow,
     claims,
+    finished_runs,
     first_loss_in_own_task,
     lambda_sweep,
     loss_at_task_end,
@@ -242,7 +243,7 @@ def table5(summaries: dict) -> str:
     header = ["training order", "source", *(f"{d} ({s})" for d, s in TABLE5_SETS.items())]
     rows = []
     for variant in ORDER_RUNS:
-        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        runs = finished_runs(summaries, variant)
         if not runs:
             continue
         order = tuple(runs[0]["task_order"])
@@ -305,7 +306,7 @@ def plot_similarity_loss(plt, summaries: dict) -> bytes:
     training step, the mean over seeds with a band of ± one sd, the task ends dotted."""
     figure, axes = plt.subplots(1, len(EWC_RUNS), figsize=(11, 4), sharey=True)
     for axis, variant in zip(np.atleast_1d(axes), EWC_RUNS, strict=True):
-        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        runs = finished_runs(summaries, variant)
         for task in runs[0]["task_order"] if runs else []:
             steps = sorted(set.intersection(*(set(s["validation"][task]["steps"]) for s in runs)))
             values = np.array(
@@ -345,7 +346,7 @@ def plot_mu_histograms(plt, summaries: dict) -> bytes:
     edges = np.array(MU_LOG10_EDGES)
     figure, axes = plt.subplots(1, len(EWC_RUNS), figsize=(11, 4), sharey=True)
     for axis, variant in zip(np.atleast_1d(axes), EWC_RUNS, strict=True):
-        runs = [s for (_, v), s in sorted(summaries.items()) if v == variant]
+        runs = finished_runs(summaries, variant)
         for k in range(1, 4):
             stats = [s["mu"][k - 1] for s in runs if len(s["mu"]) >= k]
             if stats:
