@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 QUOTING = {"results.md": 10, "speed.md": 10}
 """Each document that quotes reports, and how many numbers it quotes at least."""
-QUOTED = re.compile(r"`([-+]?\d[\d.,]*(?:e[-+]?\d+)?[%x]?)`")
+QUOTED = re.compile(r"`([-+]?\d[\d.,]*(?:e[-+]?\d+)?[%x]?(?: ± \d[\d.]*(?:e[-+]?\d+)?)?)`")
+"""A number in `code`, alone or as mean ± sd."""
 REPORT_LINK = re.compile(r"\]\((\.\./reports/[^)#]+\.md)\)")
 
 
