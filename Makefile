@@ -31,7 +31,7 @@ FOCUS_AUGMENTATION ?= --scales 1,1.5 --flips none,horizontal
 PREPARE = $(PYTHON) -m u2fusion_tf.data prepare $(DATA_ROOT_FLAG) --split train --vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(PREPARE_FLAGS)
 TASK_FILES = $(DATA_DIR)/multi-modal.h5 $(DATA_DIR)/multi-exposure.h5 $(DATA_DIR)/multi-focus.h5
 
-.PHONY: install demo test parity lint data train-all train-quick tensorboard bench results paper ablation-data ablations ablation-report
+.PHONY: install demo test parity lint data train-all train-quick tensorboard bench results paper ablation-data ablations ablation-report ablations-paper-schedule
 
 install:
 	$(PYTHON) -m pip install -e .
@@ -131,10 +131,27 @@ ablations: ablation-data
 		$(ABLATION_SCHEDULE) $(TRAIN_FLAGS)
 	$(MAKE) ablation-report
 
-# The report of the ablation runs: each run summarised into reports/ablations/runs/ (JSON, kept
-# with the project), then reports/ablations.md and its figures rendered from all summaries
+# The report of the ablation runs: each run summarised into $(ABLATION_REPORT)/runs/ (JSON, kept
+# with the project), then $(ABLATION_REPORT).md and its figures rendered from all summaries
 # (figures need `pip install -e ".[plots]"`); fused images in $(OUT).
+ABLATION_REPORT ?= reports/ablations
+# The report's title; empty: the report's own
+ABLATION_TITLE ?=
 ablation-report:
 	$(PYTHON) -m u2fusion_tf.ablation_report --runs_dir $(ABLATION_RUNS) $(DATA_ROOT_FLAG) \
-		--out_dir $(OUT)/ablations --summaries reports/ablations/runs \
-		--report reports/ablations.md --figures reports/ablations
+		--out_dir $(OUT)/$(notdir $(ABLATION_REPORT)) --summaries $(ABLATION_REPORT)/runs \
+		--report $(ABLATION_REPORT).md --figures $(ABLATION_REPORT) \
+		$(if $(ABLATION_TITLE),--title "$(ABLATION_TITLE)")
+
+# Figs. 18 and 19 at the paper's schedule: the baseline and its no-EWC partner trained on the
+# full data of `make data` for the paper's epochs, seeds PAPER_SCHEDULE_SEEDS (hours per seed on
+# a CPU; rerunning resumes); the report in reports/ablations-paper-schedule.md.
+PAPER_SCHEDULE_RUNS ?= $(RUNS)/ablations-paper-schedule
+PAPER_SCHEDULE_SEEDS ?= 0,1
+ablations-paper-schedule: data
+	$(PYTHON) -m u2fusion_tf.ablations --data_dir $(DATA_DIR) --runs_dir $(PAPER_SCHEDULE_RUNS) \
+		--seeds $(PAPER_SCHEDULE_SEEDS) --variants baseline,no-ewc -- \
+		--vgg_weights $(VGG_WEIGHTS) --vgg_precision $(VGG_PRECISION) $(TRAIN_FLAGS)
+	$(MAKE) ablation-report ABLATION_RUNS=$(PAPER_SCHEDULE_RUNS) \
+		ABLATION_REPORT=reports/ablations-paper-schedule \
+		ABLATION_TITLE="The EWC ablation at the paper's schedule"

@@ -212,13 +212,18 @@ def test_claims_are_judged_by_the_seed_rule():
     assert claim(found, "MG drops when multi-focus").effect.values == ()
 
 
-def test_the_lambda_sweep_names_the_smallest_lambda_that_keeps_task_1_better_than_none():
-    summaries = fake_summaries()  # task 1 rises by 50, 60, 40% without EWC, 0% with 8e4
+def with_lambda_8e3(summaries: dict) -> dict:
+    """`summaries` and lambda = 8e3 for seeds 0-2: task 1 rises by 45, 70, 20% over tasks 2-3."""
     modal, exposure, focus = TASKS
     for seed, rise in enumerate([0.45, 0.7, 0.2]):
         summaries[(seed, "lambda-8e3")] = fake_summary(
             "lambda-8e3", seed, {modal: [1.0, 1.2, 1 + rise], exposure: [2.0, 2.0], focus: [0.3]}
         )
+    return summaries
+
+
+def test_the_lambda_sweep_names_the_smallest_lambda_that_keeps_task_1_better_than_none():
+    summaries = with_lambda_8e3(fake_summaries())  # task 1: +50, 60, 40% without EWC, 0 with 8e4
     rows = {row.variant: row for row in ablation_data.lambda_sweep(summaries)}
     assert list(rows) == list(LAMBDA_SWEEP)
     low, paper, off = rows["lambda-8e3"], rows["baseline"], rows["no-ewc"]
@@ -240,7 +245,7 @@ def test_the_lambda_sweep_names_the_smallest_lambda_that_keeps_task_1_better_tha
 
 def test_the_report_renders_from_summaries_with_and_without_matplotlib(tmp_path, monkeypatch):
     summaries = tmp_path / "summaries"
-    for summary in fake_summaries().values():
+    for summary in with_lambda_8e3(fake_summaries()).values():
         ablation_data.write_summary(summaries, summary)
     ablation_report.write_report(summaries, tmp_path / "ablations.md", tmp_path / "fig")
     text = (tmp_path / "ablations.md").read_text()
@@ -257,6 +262,29 @@ def test_the_report_renders_from_summaries_with_and_without_matplotlib(tmp_path,
     ablation_report.write_report(summaries, tmp_path / "plain.md", tmp_path / "none", lines.append)
     assert "(fig18-similarity-loss.png was not drawn" in (tmp_path / "plain.md").read_text()
     assert not (tmp_path / "none").exists() and any("figures skipped" in x for x in lines)
+
+
+def test_a_report_of_the_ewc_pair_alone_shows_only_what_it_trained(tmp_path):
+    summaries = tmp_path / "summaries"
+    for summary in fake_summaries().values():  # baseline and no-ewc only
+        ablation_data.write_summary(summaries, summary)
+    title = "The EWC ablation at the paper's schedule"
+    ablation_report.write_report(summaries, tmp_path / "pair.md", tmp_path / "fig", title=title)
+    text = (tmp_path / "pair.md").read_text()
+    assert text.startswith(f"# {title}\n")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Runs",
+        "## Fig. 18: EWC keeps the earlier tasks",
+        "## Fig. 19: the importance of the weights",
+    ]
+    variants = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| `")]
+    assert variants == ["`baseline`", "`no-ewc`"], "variants never trained are not listed"
+    assert "`lambda-8e3` starts from" not in text
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
+        "fig18-similarity-loss.png",
+        "fig19-importance.png",
+    ]
 
 
 def no_folder(runs: Path) -> None:
@@ -292,7 +320,7 @@ def test_cli_bad_runs_folder(tmp_path, make, message):
         assert result.returncode == 0, result.stderr
         text = (tmp_path / "out" / "ablations.md").read_text()
         assert "No run has been summarised yet: nothing is trained." in text
-        assert "keeps task 1 better than lambda = 0: **not resolved** by the runs trained" in text
+        assert "## Fig. 18" not in text and "lambda" not in text, "no section without its runs"
         return
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]

@@ -59,7 +59,7 @@ from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import CLAIMS, PAPER_TABLE_5, TABLE5_SETS
 from u2fusion_tf.runs import read_run
 from u2fusion_tf.tables import markdown_table, png_bytes, pyplot
-from u2fusion_tf.variants import SHARES_FIRST_TASK, VARIANTS, run_folder
+from u2fusion_tf.variants import LAMBDA_SWEEP, SHARES_FIRST_TASK, VARIANTS, run_folder
 from u2fusion_tf.verdicts import SEED_SDS, seed_verdict
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,16 @@ SECTIONS = {
     "fig22": ("Fig. 22: adaptive information preservation degrees", "Sec. 5.3"),
     "table5": ("Table 5: the training order", "Sec. 5.4"),
 }
+SECTION_RUNS = {
+    "fig18": EWC_RUNS,
+    "fig19": EWC_RUNS,
+    "fig22": DEGREE_RUNS,
+    "table5": ORDER_RUNS,
+    "lambda": tuple(v for v in LAMBDA_SWEEP if v not in EWC_RUNS),
+}
+"""The variants each section of the report is about (beside the baseline, and for the lambda
+sweep beside the EWC pair too)."""
+TITLE = "The paper's ablations reproduced by this code"
 
 
 # --- step 1: summaries of the run folders --------------------------------------------------------
@@ -112,6 +122,13 @@ def update_summaries(
 
 
 # --- step 2: the report --------------------------------------------------------------------------
+
+
+def sections_with_runs(summaries: dict) -> list[str]:
+    """The sections of `SECTION_RUNS` with a run of a variant other than the baseline: a report
+    of the EWC pair alone has no Table 5 of order variants never trained."""
+    trained = {variant for _, variant in summaries} - {"baseline"}
+    return [key for key, variants in SECTION_RUNS.items() if trained & set(variants)]
 
 
 def mean_sd(values: Sequence[float], digits: int = 4) -> str:
@@ -394,8 +411,9 @@ def runs_section(summaries: dict) -> list[str]:
     seed_list = seeds(summaries)
     if not summaries:
         return ["## Runs", "", "No run has been summarised yet: nothing is trained.", ""]
+    trained = {variant for _, variant in summaries}
     rows = []
-    for variant in VARIANTS:
+    for variant in (v for v in VARIANTS if v in trained):
         cells = []
         for seed in seed_list:
             summary = summaries.get((seed, variant))
@@ -412,6 +430,8 @@ def runs_section(summaries: dict) -> list[str]:
         "",
     ]
     for variant, parent in SHARES_FIRST_TASK.items():
+        if variant not in trained:
+            continue
         lines.append(
             f"`{variant}` starts from `{parent}`'s run folder (same seed) as it stood after task 1."
         )
@@ -425,13 +445,14 @@ def runs_section(summaries: dict) -> list[str]:
     return [*lines, ""]
 
 
-def render(summaries: dict, figures: dict[str, str | None], link: Path) -> str:
+def render(summaries: dict, figures: dict[str, str | None], link: Path, title: str = TITLE) -> str:
     """The report's Markdown from the summaries; `figures` maps each figure's file name to
     its caption, or None when it was not drawn."""
     found = claims(summaries)
     seed_list = seeds(summaries)
+    shown = sections_with_runs(summaries)
     lines = [
-        "# The paper's ablations reproduced by this code",
+        f"# {title}",
         "",
         "Written by `make ablation-report` (`python -m u2fusion_tf.ablation_report`) from the "
         "run summaries in its `--summaries` folder. Every variant is trained with the same "
@@ -446,8 +467,10 @@ def render(summaries: dict, figures: dict[str, str | None], link: Path) -> str:
         "",
         *runs_section(summaries),
     ]
-    for key, (title, where) in SECTIONS.items():
-        lines += [f"## {title}", "", f"> The paper ({where}): “{CLAIMS[key]}”", ""]
+    for key, (heading, where) in SECTIONS.items():
+        if key not in shown:
+            continue
+        lines += [f"## {heading}", "", f"> The paper ({where}): “{CLAIMS[key]}”", ""]
         lines += [claims_table(found, key, seed_list), ""]
         if key == "fig18":
             lines += [
@@ -483,6 +506,8 @@ def render(summaries: dict, figures: dict[str, str | None], link: Path) -> str:
                 "",
             ]
         lines += _figure_lines(key, figures, link)
+    if "lambda" not in shown:
+        return "\n".join(lines)
     rows = lambda_sweep(summaries)
     kept = smallest_lambda_protecting_task_1(rows)
     lines += [
@@ -534,10 +559,11 @@ def _figure_lines(key: str, figures: dict[str, str | None], link: Path) -> list[
 def figures_to_draw(summaries: dict) -> dict[str, tuple[str, Callable]]:
     """The figures the summaries have data for: file name -> (caption, plot(plt, summaries))."""
     drawn: dict[str, tuple[str, Callable]] = {}
-    if any(variant in EWC_RUNS for _, variant in summaries):
+    shown = sections_with_runs(summaries)
+    if "fig18" in shown:
         drawn[FIGURES["fig18"]] = ("Fig. 18", plot_similarity_loss)
         drawn[FIGURES["fig19"]] = ("Fig. 19", plot_mu_histograms)
-    if any(row.forgetting.values for row in lambda_sweep(summaries)):
+    if "lambda" in shown:
         drawn[FIGURES["lambda"]] = (
             "EWC's lambda",
             lambda plt, summaries: plot_lambda_sweep(plt, lambda_sweep(summaries)),
@@ -546,7 +572,11 @@ def figures_to_draw(summaries: dict) -> dict[str, tuple[str, Callable]]:
 
 
 def write_report(
-    summaries_dir: Path, report: Path, figures_dir: Path, log: Callable[[str], None] = logger.info
+    summaries_dir: Path,
+    report: Path,
+    figures_dir: Path,
+    log: Callable[[str], None] = logger.info,
+    title: str = TITLE,
 ) -> dict:
     """Renders the report and its figures from the summaries; returns the summaries."""
     summaries = read_summaries(summaries_dir)
@@ -558,7 +588,7 @@ def write_report(
             images[name] = plot(plt, summaries)
             captions[name] = caption
     link = Path(os.path.relpath(figures_dir, report.parent))
-    text = render(summaries, captions, link)
+    text = render(summaries, captions, link, title)
     if images:
         figures_dir.mkdir(parents=True, exist_ok=True)
     for name, payload in images.items():
@@ -583,7 +613,7 @@ def main(argv: list[str]) -> None:
             FLAGS.max_pairs,
             cli.log,
         )
-    write_report(summaries_dir, Path(FLAGS.report), Path(FLAGS.figures), cli.log)
+    write_report(summaries_dir, Path(FLAGS.report), Path(FLAGS.figures), cli.log, FLAGS.title)
 
 
 if __name__ == "__main__":
@@ -597,6 +627,7 @@ if __name__ == "__main__":
     )
     flags.DEFINE_string("report", "reports/ablations.md", "The Markdown report to write.")
     flags.DEFINE_string("figures", "reports/ablations", "Folder for the report's figures.")
+    flags.DEFINE_string("title", TITLE, "The report's title.")
     common_flags.define_data_root()
     flags.DEFINE_string("out_dir", "results/ablations", "Where the fused test images go.")
     common_flags.define_max_pairs()
