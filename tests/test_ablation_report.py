@@ -269,6 +269,8 @@ def test_a_report_of_the_ewc_pair_alone_shows_only_what_it_trained(tmp_path):
     for summary in fake_summaries().values():  # baseline and no-ewc only
         ablation_data.write_summary(summaries, summary)
     title = "The EWC ablation at the paper's schedule"
+    (tmp_path / "fig").mkdir()
+    (tmp_path / "fig" / "lambda-sweep.png").write_bytes(b"drawn for an earlier report")
     ablation_report.write_report(summaries, tmp_path / "pair.md", tmp_path / "fig", title=title)
     text = (tmp_path / "pair.md").read_text()
     assert text.startswith(f"# {title}\n")
@@ -284,7 +286,7 @@ def test_a_report_of_the_ewc_pair_alone_shows_only_what_it_trained(tmp_path):
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
         "fig18-similarity-loss.png",
         "fig19-importance.png",
-    ]
+    ], "a figure of a section not shown is removed"
 
 
 def no_folder(runs: Path) -> None:

@@ -593,6 +593,9 @@ def write_report(
         figures_dir.mkdir(parents=True, exist_ok=True)
     for name, payload in images.items():
         write_atomically(figures_dir / name, payload)
+    if plt is not None:  # a figure of a section no longer shown would only mislead
+        for name in set(FIGURES.values()) - set(images):
+            (figures_dir / name).unlink(missing_ok=True)
     report.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(report, text.encode())
     if plt is None:
