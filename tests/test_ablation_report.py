@@ -352,3 +352,20 @@ def test_figures_and_table_5_average_only_runs_that_learnt_every_task():
     summaries = fake_summaries()
     summaries[(3, "baseline")] = {**summaries[(0, "baseline")], "seed": 3, "tasks_done": 1}
     assert [s["seed"] for s in ablation_data.finished_runs(summaries, "baseline")] == [0, 1, 2]
+
+
+def test_the_degrees_table_gives_one_seed_without_a_spread_and_three_with_one():
+    modal, exposure, focus = TASKS
+    losses = {modal: [1.0, 1.0, 1.0], exposure: [2.0, 2.0], focus: [0.3]}
+    summaries = {}
+    for seed, (adaptive, fixed) in enumerate([(1.1, 1.0), (1.25, 1.0), (1.4, 1.0)]):
+        for variant, value in (("baseline", adaptive), ("fixed-degrees", fixed)):
+            summary = fake_summary(variant, seed, losses)
+            scores = {metric: [value, value] for metric in ablation_data.FIG22_METRICS}
+            summary["scores"] = {"standard": {"mfifb": {"stems": ["a", "b"], **scores}}}
+            summaries[(seed, variant)] = summary
+    one_seed = {key: value for key, value in summaries.items() if key[0] == 0}
+    row = ablation_report.degrees_table(one_seed).splitlines()[-1]
+    assert row.startswith("| mfifb | +10% (n=1), not resolved") and "nan" not in row
+    row = ablation_report.degrees_table(summaries).splitlines()[-1]
+    assert "| +25% ± 15 (n=3), not resolved at this schedule |" in row  # 25 < 2 sd = 30

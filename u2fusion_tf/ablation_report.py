@@ -237,9 +237,7 @@ def degrees_table(summaries: dict) -> str:
                 )
             )
             cells.append(
-                MISSING
-                if not effect.values
-                else f"{effect.mean:+.1f}% ± {effect.sd:.1f} ({effect.verdict})"
+                MISSING if not effect.values else f"{_effect_cell(effect, '%')}, {effect.verdict}"
             )
         rows.append([name, *cells])
     return markdown_table(["test set", *FIG22_METRICS], rows)
@@ -274,7 +272,8 @@ def table5(summaries: dict) -> str:
             mg = [mean_score(s, "paper", name, "AG") for s in runs]
             cc, mg = [v for v in cc if v is not None], [v for v in mg if v is not None]
             ours.append(f"{np.mean(cc):.4f} / {np.mean(mg):.4f}" if cc and mg else MISSING)
-        rows.append([order_label(order), f"`{variant}` ({len(runs)} seeds)", *ours])
+        seeds_used = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
+        rows.append([order_label(order), f"`{variant}` ({seeds_used})", *ours])
     return markdown_table(header, rows)
 
 
