@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from u2fusion_tf import ablation_data, ablation_report
 from u2fusion_tf.catalogue import TASKS, evaluation_sets
+from u2fusion_tf.errors import U2FusionError
+from u2fusion_tf.files import sha256_of
 from u2fusion_tf.fuse import fuse
 from u2fusion_tf.images import read_image, write_image
 from u2fusion_tf.metrics import compute_metrics
@@ -125,6 +127,29 @@ def test_a_runs_summary_holds_its_losses_mu_and_scores(
     fewer = json.loads(path.read_text())
     path.write_text(json.dumps({**fewer, "mu": fewer["mu"][:2]}))
     assert not ablation_data.up_to_date(path, run, "baseline", 0), "a Fisher file came since"
+
+
+def test_a_summary_redone_for_a_later_fisher_file_keeps_the_scores_of_the_same_model(
+    baseline_run, tmp_path
+):
+    run = read_run(baseline_run)
+    digest = sha256_of(baseline_run / "task3-multi-focus.weights.h5")
+    scores = {"standard": {"mfifb": {"stems": ["x"], "EI": [1.0]}}, "paper": {}}
+    previous = {"scores": scores, "scored_weights": digest, "max_pairs": 0}
+    empty_root = tmp_path / "no-test-sets"  # scoring afresh stops here: no test set
+
+    def summarize(previous: dict) -> dict:
+        fused = tmp_path / "fused"
+        return ablation_data.summarize_run(
+            run, "baseline", 0, empty_root, fused, log=lambda _: None, previous=previous
+        )
+
+    kept = summarize(previous)
+    assert kept["scores"] == scores and kept["scored_weights"] == digest
+    assert len(kept["mu"]) == 3, "the rest of the summary is read afresh"
+    for changed in ({"scored_weights": "0" * 64}, {"max_pairs": 2}, {"scores": {}}):
+        with pytest.raises(U2FusionError, match="no-test-sets/roadscene: not found"):
+            summarize({**previous, **changed})
 
 
 def fake_summary(variant: str, seed: int, losses: dict, mu_medians=(1e-6, 1e-6, 1e-6), ag=None):

@@ -20,7 +20,7 @@ import numpy as np
 
 from u2fusion_tf.catalogue import TASKS, evaluation_sets
 from u2fusion_tf.errors import U2FusionError
-from u2fusion_tf.files import write_atomically
+from u2fusion_tf.files import sha256_of, write_atomically
 from u2fusion_tf.published import TABLE5_SETS
 from u2fusion_tf.runs import Run, mu_after_each_task, read_events, read_json, validation_tag
 from u2fusion_tf.variants import LAMBDA_SWEEP
@@ -81,9 +81,12 @@ def summarize_run(
     out_dir: Path,
     max_pairs: int = 0,
     log: Callable[[str], None] = logger.info,
+    previous: dict | None = None,
 ) -> dict:
     """A run's summary; a finished run of `SCORED_VARIANTS` is fused and scored on the test
-    sets (images in ``<out_dir>/fused/<set>/seed<k>-<variant>/``)."""
+    sets (images in ``<out_dir>/fused/<set>/seed<k>-<variant>/``), unless the `previous`
+    summary already scored the same final weights on as many pairs (a Fisher file that came
+    after the last task changes mu, not the model)."""
     events = read_events(run.folder)
     validation = {}
     for task in run.task_order:
@@ -105,9 +108,18 @@ def summarize_run(
         "max_pairs": max_pairs,
     }
     if variant in SCORED_VARIANTS and run.finished:
-        summary["scores"] = score_run(
-            run, f"seed{seed}-{variant}", data_root, out_dir, max_pairs, log
-        )
+        summary["scored_weights"] = sha256_of(run.weights(len(run.task_order)))
+        previous = previous or {}
+        if (
+            previous.get("scores")
+            and previous.get("scored_weights") == summary["scored_weights"]
+            and previous.get("max_pairs") == max_pairs
+        ):
+            summary["scores"] = previous["scores"]
+        else:
+            summary["scores"] = score_run(
+                run, f"seed{seed}-{variant}", data_root, out_dir, max_pairs, log
+            )
     return summary
 
 

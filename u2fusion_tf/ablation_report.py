@@ -57,7 +57,7 @@ from u2fusion_tf.catalogue import resolve_data_root
 from u2fusion_tf.errors import U2FusionError
 from u2fusion_tf.files import write_atomically
 from u2fusion_tf.published import CLAIMS, PAPER_TABLE_5, TABLE5_SETS
-from u2fusion_tf.runs import read_run
+from u2fusion_tf.runs import read_json, read_run
 from u2fusion_tf.tables import markdown_table, png_bytes, pyplot
 from u2fusion_tf.variants import LAMBDA_SWEEP, SHARES_FIRST_TASK, VARIANTS, run_folder
 from u2fusion_tf.verdicts import SEED_SDS, seed_verdict
@@ -116,7 +116,10 @@ def update_summaries(
             if up_to_date(path, run, variant, max_pairs):
                 continue
             log(f"summarising seed {seed}, {variant} ({run.tasks_done} tasks done)")
-            summary = summarize_run(run, variant, seed, data_root, out_dir, max_pairs, log)
+            previous = read_json(path) if path.is_file() else None
+            summary = summarize_run(
+                run, variant, seed, data_root, out_dir, max_pairs, log, previous
+            )
             written.append(write_summary(summaries_dir, summary))
     return written
 
