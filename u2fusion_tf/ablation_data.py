@@ -161,12 +161,12 @@ def write_summary(folder: Path, summary: dict) -> Path:
     return path
 
 
-def up_to_date(path: Path, run: Run, variant: str, max_pairs: int) -> bool:
-    """Whether the summary at `path` already holds the run as it stands (no new task or Fisher
-    file, scores there when they should be), so that it need not be read and scored again."""
-    if not path.is_file():
+def up_to_date(summary: dict | None, run: Run, variant: str, max_pairs: int) -> bool:
+    """Whether `summary` (as read from its file; None when there is none) already holds the run
+    as it stands (no new task or Fisher file, scores there when they should be), so that it need
+    not be read and scored again."""
+    if summary is None:
         return False
-    summary = read_json(path)
     scored = variant not in SCORED_VARIANTS or not run.finished or bool(summary.get("scores"))
     fishers = sum(run.fisher(k).is_file() for k in range(1, len(run.task_order) + 1))
     return (

@@ -113,10 +113,10 @@ def update_summaries(
             if run is None:
                 continue
             path = summaries_dir / f"seed{seed}-{variant}.json"
-            if up_to_date(path, run, variant, max_pairs):
+            previous = read_json(path) if path.is_file() else None
+            if up_to_date(previous, run, variant, max_pairs):
                 continue
             log(f"summarising seed {seed}, {variant} ({run.tasks_done} tasks done)")
-            previous = read_json(path) if path.is_file() else None
             summary = summarize_run(
                 run, variant, seed, data_root, out_dir, max_pairs, log, previous
             )
