@@ -204,20 +204,26 @@ def test_an_empty_fused_folder_is_reported_in_the_table(folders, tmp_path):
     assert table.splitlines()[2].endswith("| no images |")
 
 
+def assert_refused_before_scoring(folders, report: str, target, message: str) -> None:
+    """`evaluate` with `report` written to `target` exits 1 with a one-line error naming the
+    target and saying `message`, before any pair is scored."""
+    result = run_evaluate(
+        "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
+        report, target,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {target}: ") and message in last, last
+    assert "[1/4]" not in result.stderr, "checked before any scoring"
+
+
 @pytest.mark.parametrize("report", ["--markdown", "--csv"])
 def test_cli_report_that_cannot_be_written_fails_before_scoring(folders, tmp_path, report):
     for target, message in [
         (tmp_path / "absent" / "t", "does not exist"),
         (tmp_path, "is a folder; give a file name"),
     ]:
-        result = run_evaluate(
-            "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
-            report, target,
-        )  # fmt: skip
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: {target}: ") and message in last
-        assert "[1/4]" not in result.stderr, "checked before any scoring"
+        assert_refused_before_scoring(folders, report, target, message)
 
 
 def test_cli_reports_never_replace_what_evaluate_reads(folders, tmp_path):
@@ -232,14 +238,7 @@ def test_cli_reports_never_replace_what_evaluate_reads(folders, tmp_path):
         ("--csv", folders["avg"] / "s4.csv"),
         ("--markdown", folders["b"] / "s3.bmp"),
     ]:
-        result = run_evaluate(
-            "--sources_a", folders["a"], "--sources_b", folders["b"], "--fused", folders["avg"],
-            report, target,
-        )  # fmt: skip
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: {target}: ") and "choose another" in last, last
-        assert "[1/4]" not in result.stderr, "checked before any scoring"
+        assert_refused_before_scoring(folders, report, target, "choose another")
     assert {path: path.read_bytes() for path in before} == before
     assert not (folders["avg"] / "s4.csv").exists()
 
