@@ -362,16 +362,25 @@ def test_a_summary_of_another_format_is_refused(tmp_path):
         ablation_data.read_summaries(tmp_path)
 
 
-def test_the_committed_report_is_what_the_committed_summaries_render():
-    """reports/ablations.md follows from the run summaries kept beside it in the repository."""
-    reports = Path(__file__).resolve().parent.parent / "reports"
-    summaries = ablation_data.read_summaries(reports / "ablations" / "runs")
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted({"ablations"} | {p.parent.name for p in REPORTS.glob("ablations*/runs")}),
+)
+def test_the_committed_report_is_what_the_committed_summaries_render(name):
+    """Each ablation report (reports/ablations.md, and the paper-schedule one once its runs are
+    summarised) follows from the run summaries kept beside it in the repository."""
+    summaries = ablation_data.read_summaries(REPORTS / name / "runs")
     assert (0, "baseline") in summaries, "the run summaries are kept in the repository"
     captions = dict.fromkeys(ablation_report.FIGURES.values())
-    for name, (caption, _) in ablation_report.figures_to_draw(summaries).items():
-        captions[name] = caption
-    text = ablation_report.render(summaries, captions, Path("ablations"))
-    assert text == (reports / "ablations.md").read_text(encoding="utf-8")
+    for figure, (caption, _) in ablation_report.figures_to_draw(summaries).items():
+        captions[figure] = caption
+    committed = (REPORTS / f"{name}.md").read_text(encoding="utf-8")
+    title = committed.splitlines()[0].removeprefix("# ")
+    text = ablation_report.render(summaries, captions, Path(name), title)
+    assert text == committed
 
 
 def test_figures_and_table_5_average_only_runs_that_learnt_every_task():
