@@ -50,6 +50,7 @@ from u2fusion_tf.ablation_data import (
     seeds,
     smallest_lambda_protecting_task_1,
     summarize_run,
+    summary_name,
     up_to_date,
     write_summary,
 )
@@ -112,7 +113,7 @@ def update_summaries(
             run = read_run(run_folder(runs_dir, seed, variant))
             if run is None:
                 continue
-            path = summaries_dir / f"seed{seed}-{variant}.json"
+            path = summaries_dir / summary_name(seed, variant)
             previous = read_json(path) if path.is_file() else None
             if up_to_date(previous, run, variant, max_pairs):
                 continue
