@@ -153,6 +153,30 @@ def test_a_summary_redone_for_a_later_fisher_file_keeps_the_scores_of_the_same_m
             summarize({**previous, **changed})
 
 
+def test_a_summary_of_a_finished_run_is_kept_when_its_folder_is_trained_again_in_part(
+    task_files, tmp_path
+):
+    """A partner restarted from the baseline's first task retrains that task in a new folder:
+    the complete summary of the earlier run must not be replaced by one of a single task."""
+    folder = tmp_path / "runs" / "seed0" / "baseline"
+    Trainer(tiny_config(task_files, folder, stop_after_tasks=1), log=lambda _: None).run()
+    write_provenance(folder, ["-m", "u2fusion_tf.train", "baseline"])
+    complete = tmp_path / "summaries" / "seed0-baseline.json"
+    complete.parent.mkdir()
+    complete.write_text(json.dumps(fake_summary("baseline", 0, {TASKS[0]: [1.0, 1.0, 1.0]})))
+    before, messages = complete.read_bytes(), []
+    written = ablation_report.update_summaries(
+        tmp_path / "runs",
+        complete.parent,
+        tmp_path / "no-data",
+        tmp_path / "out",
+        0,
+        messages.append,
+    )
+    assert written == [] and complete.read_bytes() == before
+    assert messages == [f"kept {complete}: it records 3 tasks, the run folder has 1"]
+
+
 def fake_summary(variant: str, seed: int, losses: dict, mu_medians=(1e-6, 1e-6, 1e-6), ag=None):
     """A summary with three tasks ending at steps 10, 20, 30; `losses` gives each task's
     held-out L_sim at the task ends it was validated at."""

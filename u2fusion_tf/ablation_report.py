@@ -100,7 +100,9 @@ def update_summaries(
     log: Callable[[str], None] = logger.info,
 ) -> list[Path]:
     """Summarises every run folder under `runs_dir` whose summary is missing or behind;
-    returns the summaries written."""
+    returns the summaries written. A summary of more tasks than its run folder now holds (the
+    folder was trained again only in part, e.g. to restart a partner from its first task) is
+    kept: the finished run it records cannot be read again."""
     if not runs_dir.is_dir():
         raise U2FusionError(f"{runs_dir}: is not a folder of ablation runs")
     written = []
@@ -116,6 +118,12 @@ def update_summaries(
             path = summaries_dir / summary_name(seed, variant)
             previous = read_json(path) if path.is_file() else None
             if up_to_date(previous, run, variant, max_pairs):
+                continue
+            if previous is not None and previous.get("tasks_done", 0) > run.tasks_done:
+                log(
+                    f"kept {path}: it records {previous['tasks_done']} tasks, "
+                    f"the run folder has {run.tasks_done}"
+                )
                 continue
             log(f"summarising seed {seed}, {variant} ({run.tasks_done} tasks done)")
             summary = summarize_run(
