@@ -451,7 +451,7 @@ def runs_section(summaries: dict) -> list[str]:
         lines += [
             "",
             f"A training command (seed {first['seed']}, `{first['variant']}`): "
-            f"`{' '.join(first['command'])}`.",
+            f"`python {' '.join(first['command'])}`.",
         ]
     return [*lines, ""]
 
