@@ -177,6 +177,19 @@ def test_a_summary_of_a_finished_run_is_kept_when_its_folder_is_trained_again_in
     assert messages == [f"kept {complete}: it records 3 tasks, the run folder has 1"]
 
 
+def test_a_run_that_has_not_finished_a_task_is_not_summarised(tmp_path):
+    """Its validations so far belong to no finished task, and would mix into the report's
+    means beside finished runs."""
+    folder = tmp_path / "runs" / "seed1" / "baseline"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"task_order": list(TASKS)}))
+    summaries = tmp_path / "summaries"
+    written = ablation_report.update_summaries(
+        tmp_path / "runs", summaries, tmp_path / "no-data", tmp_path / "out", 0, lambda _: None
+    )
+    assert written == [] and not summaries.exists()
+
+
 def fake_summary(variant: str, seed: int, losses: dict, mu_medians=(1e-6, 1e-6, 1e-6), ag=None):
     """A summary with three tasks ending at steps 10, 20, 30; `losses` gives each task's
     held-out L_sim at the task ends it was validated at."""

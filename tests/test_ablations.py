@@ -95,3 +95,22 @@ def test_each_seed_has_its_own_runs_and_lambda_variants_start_from_its_baseline(
             weights(seed0 / "baseline" / last), weights(seed1 / "baseline" / last), strict=True
         )
     ), "another seed trains another model"
+
+
+def test_a_run_records_its_provenance_before_its_first_task_trains(tmp_path, monkeypatch):
+    """A run that is still in its first task must already name its commit and command, so that
+    a report written meanwhile can say what is training."""
+    from u2fusion_tf import ablations
+
+    seen = []
+
+    def training(command: list) -> None:
+        provenance = json.loads((tmp_path / "seed0" / "baseline" / "provenance.json").read_text())
+        seen.append((provenance["command"], command[-2:]))
+        (tmp_path / "seed0" / "baseline" / "task1-multi-modal.weights.h5").write_bytes(b"")
+
+    monkeypatch.setattr(ablations, "run", training)
+    ablations.train_variant("data", str(tmp_path), 0, "baseline", ["--vgg_weights", "none"])
+    first_task, whole_run = seen
+    assert first_task[1] == ["--stop_after_tasks", "1"]
+    assert first_task[0] == whole_run[0] and first_task[0][-2:] == ["--seed", "0"]

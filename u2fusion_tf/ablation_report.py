@@ -99,10 +99,10 @@ def update_summaries(
     max_pairs: int = 0,
     log: Callable[[str], None] = logger.info,
 ) -> list[Path]:
-    """Summarises every run folder under `runs_dir` whose summary is missing or behind;
-    returns the summaries written. A summary of more tasks than its run folder now holds (the
-    folder was trained again only in part, e.g. to restart a partner from its first task) is
-    kept: the finished run it records cannot be read again."""
+    """Summarises every run folder under `runs_dir` that has finished a task and whose summary
+    is missing or behind; returns the summaries written. A summary of more tasks than its run
+    folder now holds (the folder was trained again only in part, e.g. to restart a partner from
+    its first task) is kept: the finished run it records cannot be read again."""
     if not runs_dir.is_dir():
         raise U2FusionError(f"{runs_dir}: is not a folder of ablation runs")
     written = []
@@ -113,7 +113,7 @@ def update_summaries(
         seed = int(suffix)
         for variant in VARIANTS:
             run = read_run(run_folder(runs_dir, seed, variant))
-            if run is None:
+            if run is None or run.tasks_done == 0:
                 continue
             path = summaries_dir / summary_name(seed, variant)
             previous = read_json(path) if path.is_file() else None
@@ -329,6 +329,11 @@ def _effect_cell(effect, unit: str) -> str:
 # --- figures -------------------------------------------------------------------------------------
 
 
+def panel_title(variant: str, runs: Sequence[dict]) -> str:
+    """A figure panel's title: the run and how many seeds it averages."""
+    return f"{variant} ({len(runs)} seed{'' if len(runs) == 1 else 's'})"
+
+
 def plot_similarity_loss(plt, summaries: dict) -> bytes:
     """Fig. 18: one panel per run (without EWC, with), each task's held-out L_sim against the
     training step, the mean over seeds with a band of ± one sd, the task ends dotted."""
@@ -360,7 +365,7 @@ def plot_similarity_loss(plt, summaries: dict) -> bytes:
             axis.fill_between(steps, mean - sd, mean + sd, alpha=0.25)
         for end in runs[0]["task_end_steps"] if runs else []:
             axis.axvline(end, color="gray", linestyle=":", linewidth=1)
-        axis.set_title(f"{variant} ({len(runs)} seeds)")
+        axis.set_title(panel_title(variant, runs))
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("held-out similarity loss L_sim")
@@ -382,7 +387,7 @@ def plot_mu_histograms(plt, summaries: dict) -> bytes:
                     [np.array(s["log10_histogram"]) / s["weights"] for s in stats], axis=0
                 )
                 axis.stairs(shares, edges, label=f"after task {k}")
-        axis.set_title(f"{variant} ({len(runs)} seeds)")
+        axis.set_title(panel_title(variant, runs))
         axis.set_xlabel("log10 mu (Fisher diagonal, Eq. 9)")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("share of the weights")

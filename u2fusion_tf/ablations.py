@@ -97,6 +97,7 @@ def first_task_snapshot(
         )
     if not any(name.startswith("task1-") and name.endswith(".weights.h5") for name in done):
         log(f"seed {seed}, {variant}: first task, kept for the variants that start from it")
+        write_provenance(run_dir, command[1:])
         run([*command, "--stop_after_tasks", "1"])
     copy_folder(run_dir, snapshot)
     return snapshot
