@@ -420,6 +420,18 @@ def test_the_committed_report_is_what_the_committed_summaries_render(name):
     assert text == committed
 
 
+def test_the_report_names_the_folders_of_its_training_command_not_this_machines():
+    summaries = fake_summaries()
+    machine = ["--data_dir", "/home/me/patches", "--run_dir", "/scratch/r/seed0/baseline"]
+    summaries[(0, "baseline")]["command"] = ["-m", "u2fusion_tf.train", *machine, "--seed", "0"]
+    text = ablation_report.render(summaries, {}, Path("ablations"))
+    assert "/home/me" not in text and "/scratch" not in text
+    assert (
+        "`python -m u2fusion_tf.train --data_dir DATA_DIR --run_dir RUNS_DIR/seed0/baseline "
+        "--seed 0`" in text
+    )
+
+
 def test_figures_and_table_5_average_only_runs_that_learnt_every_task():
     summaries = fake_summaries()
     summaries[(3, "baseline")] = {**summaries[(0, "baseline")], "seed": 3, "tasks_done": 1}

@@ -455,10 +455,25 @@ def runs_section(summaries: dict) -> list[str]:
         first = summaries[min(summaries)]
         lines += [
             "",
-            f"A training command (seed {first['seed']}, `{first['variant']}`): "
-            f"`python {' '.join(first['command'])}`.",
+            f"A training command (seed {first['seed']}, `{first['variant']}`; DATA_DIR holds the "
+            "prepared patches, RUNS_DIR is the `--runs_dir` of `python -m "
+            f"u2fusion_tf.ablations`): `python {portable_command(first)}`.",
         ]
     return [*lines, ""]
+
+
+def portable_command(summary: dict) -> str:
+    """The run's training command with this machine's folders named by what they are, so that
+    the report says how to train the run anywhere."""
+    folders = {
+        "--data_dir": "DATA_DIR",
+        "--run_dir": str(run_folder("RUNS_DIR", summary["seed"], summary["variant"])),
+    }
+    command = list(summary["command"])
+    for position, part in enumerate(command[:-1]):
+        if part in folders:
+            command[position + 1] = folders[part]
+    return " ".join(command)
 
 
 def render(summaries: dict, figures: dict[str, str | None], link: Path, title: str = TITLE) -> str:
